@@ -1,0 +1,136 @@
+"""The Qwen-Image-Edit-Plus family: diffusers' QwenImageTransformer2DModel and AutoencoderKLQwenImage.
+
+Packing, dimensions and the noise schedule are diffusers' own helpers, called rather than re-written,
+so that with an identity connector and joint stages we match ``QwenImageEditPlusPipeline`` exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus import (
+    QwenImageEditPlusPipeline,
+    calculate_dimensions,
+    calculate_shift,
+    retrieve_timesteps,
+)
+from PIL import Image
+
+from ..pipeline.preview import LatentPreviewProjection
+from .base import BackboneAdapter, Conditioning, ReferenceTokens
+
+_pack = QwenImageEditPlusPipeline._pack_latents
+_unpack = QwenImageEditPlusPipeline._unpack_latents
+
+
+class QwenImageAdapter(BackboneAdapter):
+    def __init__(self, transformer, vae, preview_projection: LatentPreviewProjection | None = None):
+        self.transformer = transformer
+        self.vae = vae
+        self.preview_projection = preview_projection
+        self.vae_scale_factor = 2 ** len(vae.temperal_downsample)
+        self.size_multiple = self.vae_scale_factor * 2  # VAE downsampling, then 2x2 patch packing
+        self.latent_channels = vae.config.z_dim
+        self.image_processor = VaeImageProcessor(vae_scale_factor=self.size_multiple)
+
+    # -- references ---------------------------------------------------------------------------------
+    def condition_image(self, image: Image.Image, max_area: int) -> Image.Image:
+        width, height = calculate_dimensions(max_area, image.width / image.height)
+        return self.image_processor.resize(image, height, width)
+
+    @torch.no_grad()
+    def encode_references(self, images: list[Image.Image], max_area: int) -> ReferenceTokens:
+        tokens, grids = [], []
+        for image in images:
+            width, height = calculate_dimensions(max_area, image.width / image.height)
+            pixels = self.image_processor.preprocess(image, height, width).unsqueeze(2)
+            latents = self._normalise(self.vae.encode(pixels.to(self.vae.device, self.vae.dtype)).latent_dist.mode())
+            _, channels, _, rows, cols = latents.shape
+            tokens.append(_pack(latents, 1, channels, rows, cols))
+            grids.append((1, rows // 2, cols // 2))
+        return ReferenceTokens(torch.cat(tokens, dim=1).to(self.transformer.dtype), grids)
+
+    # -- denoising ----------------------------------------------------------------------------------
+    def latent_grid(self, height: int, width: int) -> tuple[int, int]:
+        return 2 * (height // self.size_multiple), 2 * (width // self.size_multiple)
+
+    def prepare_latents(self, batch, height, width, generator, dtype, device):
+        from diffusers.utils.torch_utils import randn_tensor
+
+        rows, cols = self.latent_grid(height, width)
+        noise = randn_tensor((batch, 1, self.latent_channels, rows, cols), generator=generator, device=device,
+                             dtype=dtype)
+        return _pack(noise, batch, self.latent_channels, rows, cols)
+
+    def set_timesteps(self, scheduler, num_steps, height, width, device):
+        rows, cols = self.latent_grid(height, width)
+        config = scheduler.config
+        mu = calculate_shift((rows // 2) * (cols // 2), config.get("base_image_seq_len", 256),
+                             config.get("max_image_seq_len", 4096), config.get("base_shift", 0.5),
+                             config.get("max_shift", 1.15))
+        sigmas = np.linspace(1.0, 1 / num_steps, num_steps)
+        return retrieve_timesteps(scheduler, num_steps, device, sigmas=sigmas, mu=mu)[0]
+
+    def predict(self, latents, t, conditioning: Conditioning, references, height, width):
+        rows, cols = self.latent_grid(height, width)
+        shapes = [(1, rows // 2, cols // 2), *(references.grids if references is not None else [])]
+        sequence = latents if references is None else torch.cat([latents, references.tokens], dim=1)
+        velocity = self.transformer(
+            hidden_states=sequence,
+            timestep=t,
+            guidance=None,
+            encoder_hidden_states=conditioning.embeds,
+            encoder_hidden_states_mask=conditioning.mask,
+            img_shapes=[shapes] * latents.shape[0],
+            return_dict=False,
+        )[0]
+        return velocity[:, : latents.shape[1]]
+
+    # -- decoding -----------------------------------------------------------------------------------
+    def _stats(self, like: torch.Tensor):
+        shape = (1, self.latent_channels, 1, 1, 1)
+        mean = torch.tensor(self.vae.config.latents_mean).view(shape).to(like.device, like.dtype)
+        std = torch.tensor(self.vae.config.latents_std).view(shape).to(like.device, like.dtype)
+        return mean, std
+
+    def _normalise(self, latents):
+        mean, std = self._stats(latents)
+        return (latents - mean) / std
+
+    def unpack(self, latents, height, width):
+        """Packed (B, N, C*4) -> (B, C, 1, h, w) normalised latents."""
+        return _unpack(latents, height, width, self.vae_scale_factor)
+
+    @torch.no_grad()
+    def decode(self, latents, height, width):
+        latents = self.unpack(latents, height, width).to(self.vae.dtype)
+        mean, std = self._stats(latents)
+        latents = latents / (1.0 / std) + mean  # the same operations as diffusers, for bit parity
+        return self.vae.decode(latents, return_dict=False)[0][:, :, 0]
+
+    @torch.no_grad()
+    def preview(self, latents, height, width):
+        if self.preview_projection is None:
+            self.preview_projection = fit_preview_projection(self)
+        return self.preview_projection(self.unpack(latents, height, width)[:, :, 0])
+
+
+@torch.no_grad()
+def fit_preview_projection(adapter: QwenImageAdapter, images: list[Image.Image] | None = None,
+                           samples: int = 8, grid: int = 16, seed: int = 0) -> LatentPreviewProjection:
+    """Fit the preview map against the VAE's decoder: on encodings of ``images`` when given (best: the
+    model's own domain), else on ``samples`` random latents of a ``grid`` x ``grid`` latent size."""
+    vae = adapter.vae
+    if images:
+        size = grid * adapter.vae_scale_factor
+        pixels = torch.stack([adapter.image_processor.preprocess(img, size, size)[0] for img in images])
+        latents = adapter._normalise(vae.encode(pixels.unsqueeze(2).to(vae.device, vae.dtype)).latent_dist.mode())
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        latents = torch.randn(samples, adapter.latent_channels, 1, grid, grid, generator=generator)
+        latents = latents.to(vae.device, vae.dtype)
+    mean, std = adapter._stats(latents)
+    decoded = vae.decode(latents * std + mean, return_dict=False)[0][:, :, 0].clamp(-1, 1)
+    projection = LatentPreviewProjection(latent_channels=adapter.latent_channels)
+    projection.fit(latents[:, :, 0].float().cpu(), decoded.float().cpu())
+    return projection.to(vae.device)

@@ -1,0 +1,37 @@
+"""What a running generation reports back: plain data, no torch, so the window can import it at start-up.
+
+The engine's generators yield ``StepEvent`` after every denoising step and ``ImageResult`` when a
+result is ready; a cancel makes them raise ``GenerationCancelled``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from .request import GenerationRequest
+
+
+@dataclass
+class StepEvent:
+    """One denoising step done. ``preview`` is a small RGB image of the current x0 estimate."""
+
+    step: int  # 1-based
+    total: int
+    preview: Image.Image | None
+    stage: str  # "mllm_only", "joint" or "vae_focused"
+    batch_index: int = 0
+
+
+@dataclass
+class ImageResult:
+    """One finished image and the exact request (seed included) that made it."""
+
+    image: Image.Image
+    request: GenerationRequest
+    seconds: float
+    batch_index: int = 0
+
+
+class GenerationCancelled(Exception):
+    """Raised inside the engine's loop when the caller's cancel flag was set."""

@@ -1,0 +1,230 @@
+"""SqueezePipeline: the paper's method, read top to bottom (arXiv 2605.26111).
+
+encode jointly (MLLM, cached) -> aggregate layers (connector) -> plan the stages -> denoise -> decode.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+
+from ..backbones import Conditioning, ReferenceTokens, make_adapter
+from ..dla import LayerConnector
+from ..mllm import QWEN_EDIT_TEMPLATE, JointMLLMEncoder, MLLMEncoding
+from ..stages import Stage, StagePlan
+from .preview import LatentPreviewProjection
+
+ENCODING_CACHE_SIZE = 4
+NULL_INSTRUCTION = " "
+
+
+@dataclass
+class SqueezePipelineOutput(BaseOutput):
+    images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
+    stage_plan: StagePlan
+
+
+@dataclass
+class StepUpdate:
+    """Yielded by ``SqueezePipeline.stream`` after every denoising step."""
+
+    step: int  # 1-based
+    total: int
+    stage: Stage
+    latents: torch.Tensor  # packed latents after this step
+    x0: torch.Tensor  # packed estimate of the clean latents made at this step
+    _pipeline: SqueezePipeline
+    _size: tuple[int, int]
+
+    def preview(self, index: int = 0) -> PIL.Image.Image:
+        """The x0 estimate through the fitted linear preview map (latent resolution, near-free)."""
+        rgb = self._pipeline.backbone.preview(self.x0[index : index + 1], *self._size)[0]
+        array = ((rgb.float().permute(1, 2, 0).cpu().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+        return PIL.Image.fromarray(array)
+
+
+class SqueezePipeline(DiffusionPipeline):
+    r"""Subject-driven generation with a frozen MLLM, a layer connector (DLA), VAE identity tokens and
+    multi-stage denoising.
+
+    Components: ``scheduler`` (flow matching), ``vae``, ``text_encoder`` (the frozen MLLM) with its
+    ``processor``, ``transformer``, ``connector`` (:class:`~squeeze_studio.dla.LayerConnector`) and
+    ``preview_projection`` (optional latent->RGB map). ``backbone`` names the adapter family.
+    """
+
+    model_cpu_offload_seq = "text_encoder->connector->transformer->vae"
+    _optional_components = ["preview_projection"]
+    _callback_tensor_inputs = ["latents"]
+
+    def __init__(
+        self,
+        scheduler,
+        vae,
+        text_encoder,
+        processor,
+        transformer,
+        connector: LayerConnector,
+        preview_projection: LatentPreviewProjection | None = None,
+        backbone: str = "qwen_image_edit_plus",
+        condition_image_area: int = 384 * 384,
+        reference_image_area: int = 1024 * 1024,
+        default_size: int = 1024,
+        prompt_template: str = QWEN_EDIT_TEMPLATE,
+    ):
+        super().__init__()
+        self.register_modules(scheduler=scheduler, vae=vae, text_encoder=text_encoder, processor=processor,
+                              transformer=transformer, connector=connector, preview_projection=preview_projection)
+        self.register_to_config(backbone=backbone, condition_image_area=condition_image_area,
+                                reference_image_area=reference_image_area, default_size=default_size,
+                                prompt_template=prompt_template)
+        self.encoder = JointMLLMEncoder(text_encoder, processor, prompt_template)
+        self.backbone = make_adapter(backbone, transformer=transformer, vae=vae, preview_projection=preview_projection)
+        self._encodings: OrderedDict = OrderedDict()
+        self._interrupt = False
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    # -- 1. joint MLLM encoding, cached ---------------------------------------------------------------
+    def encode(self, images: list[PIL.Image.Image], prompt: str, negative_prompt: str):
+        """MLLM encodings (instruction, negative, null) and VAE reference tokens, cached by content.
+
+        All three prompts go through the MLLM in one forward pass; a repeat call with the same
+        references and instruction (another seed, other taus) reuses them."""
+        key = (prompt, negative_prompt, tuple(_digest(img) for img in images))
+        if key in self._encodings:
+            self._encodings.move_to_end(key)
+            return self._encodings[key]
+        shown = [self.backbone.condition_image(img, self.config.condition_image_area) for img in images]
+        encodings = self.encoder.encode([prompt, negative_prompt, NULL_INSTRUCTION], [shown, shown, []])
+        references = (self.backbone.encode_references(images, self.config.reference_image_area)
+                      if images else None)
+        self._encodings[key] = (encodings, references)
+        while len(self._encodings) > ENCODING_CACHE_SIZE:
+            self._encodings.popitem(last=False)
+        return encodings, references
+
+    def clear_encoding_cache(self) -> None:
+        self._encodings.clear()
+
+    # -- 2. layer aggregation -------------------------------------------------------------------------
+    def aggregate(self, encoding: MLLMEncoding) -> Conditioning:
+        context, mask = self.connector(encoding.hidden_states, encoding.text_mask, encoding.image_mask)
+        return Conditioning(context.to(self.transformer.dtype), None if mask.all() else mask)
+
+    # -- 4. one denoising step's velocity -------------------------------------------------------------
+    def velocity(self, latents, t, stage: Stage, conditions: dict[str, Conditioning],
+                 references: ReferenceTokens | None, guidance_scale: float, height: int, width: int):
+        """The stage decides the streams: MLLM-only steps drop the reference tokens, VAE-focused steps
+        swap the instruction for the null conditioning (and skip guidance, see ``stages``)."""
+        refs = references if stage.uses_references else None
+        timestep = t.expand(latents.shape[0]).to(latents.dtype) / 1000
+        if not stage.uses_instruction:
+            return self.backbone.predict(latents, timestep, conditions["null"], refs, height, width)
+        velocity = self.backbone.predict(latents, timestep, conditions["positive"], refs, height, width)
+        if guidance_scale <= 1.0:
+            return velocity
+        negative = self.backbone.predict(latents, timestep, conditions["negative"], refs, height, width)
+        guided = negative + guidance_scale * (velocity - negative)
+        # Qwen-Image's norm-preserving true CFG: keep the conditional prediction's per-token norm.
+        return guided * (velocity.norm(dim=-1, keepdim=True) / guided.norm(dim=-1, keepdim=True))
+
+    def check_inputs(self, images, prompt, height, width, num_inference_steps, tau1, tau2, guidance_scale):
+        if not isinstance(prompt, str):
+            raise ValueError("the instruction must be one string")
+        if any(not isinstance(img, PIL.Image.Image) for img in images):
+            raise ValueError("references must be PIL images")
+        if num_inference_steps < 1:
+            raise ValueError(f"steps must be at least 1 (got {num_inference_steps})")
+        multiple = self.backbone.size_multiple
+        for name, value in (("height", height), ("width", width)):
+            if value <= 0 or value % multiple:
+                raise ValueError(f"{name} must be a positive multiple of {multiple} for this model (got {value})")
+        if guidance_scale < 0:
+            raise ValueError(f"guidance must not be negative (got {guidance_scale})")
+        StagePlan.from_taus([], tau1, tau2)  # validates the thresholds
+
+    @torch.no_grad()
+    def stream(
+        self,
+        image: PIL.Image.Image | list[PIL.Image.Image] | None = None,
+        prompt: str = "",
+        negative_prompt: str = " ",
+        tau1: float = 0.95,
+        tau2: float = 0.85,
+        guidance_scale: float = 2.5,
+        num_inference_steps: int = 28,
+        height: int | None = None,
+        width: int | None = None,
+        num_images_per_prompt: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "pil",
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] = ("latents",),
+    ) -> Iterator[StepUpdate | SqueezePipelineOutput]:
+        """Generation as a plain loop: yields a ``StepUpdate`` after each step, the output last.
+
+        Stop iterating to cancel: nothing is left half-done."""
+        images = [] if image is None else [image] if isinstance(image, PIL.Image.Image) else list(image)
+        height = self.config.default_size if height is None else height
+        width = self.config.default_size if width is None else width
+        self.check_inputs(images, prompt, height, width, num_inference_steps, tau1, tau2, guidance_scale)
+        device = self._execution_device
+        batch = num_images_per_prompt
+        self._interrupt = False
+
+        # 1. Encode the instruction and the references jointly (cached), and VAE-encode the references.
+        (positive, negative, null), references = self.encode(images, prompt, negative_prompt)
+        # 2. Aggregate every MLLM layer into the transformer's context.
+        conditions = {name: self.aggregate(enc).repeat(batch)
+                      for name, enc in (("positive", positive), ("negative", negative), ("null", null))}
+        references = references.repeat(batch) if references is not None else None
+        # 3. Plan the stages on the noise levels the steps will start from.
+        timesteps = self.backbone.set_timesteps(self.scheduler, num_inference_steps, height, width, device)
+        plan = StagePlan.from_taus(self.scheduler.sigmas[: len(timesteps)].tolist(), tau1, tau2)
+        # 4. Denoise.
+        dtype = self.transformer.dtype
+        if latents is None:
+            latents = self.backbone.prepare_latents(batch, height, width, generator, dtype, device)
+        self.scheduler.set_begin_index(0)
+        for i, t in enumerate(timesteps):
+            if self.interrupt:
+                break
+            velocity = self.velocity(latents, t, plan[i], conditions, references, guidance_scale, height, width)
+            x0 = latents - self.scheduler.sigmas[i].to(latents) * velocity
+            latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
+            if callback_on_step_end is not None:
+                tensors = {"latents": latents}
+                outputs = callback_on_step_end(self, i, t, {k: tensors[k] for k in callback_on_step_end_tensor_inputs})
+                latents = outputs.pop("latents", latents)
+            yield StepUpdate(i + 1, len(timesteps), plan[i], latents, x0, self, (height, width))
+        # 5. Decode.
+        if output_type == "latent":
+            result = latents
+        else:
+            decoded = self.backbone.decode(latents, height, width)
+            result = self.backbone.image_processor.postprocess(decoded, output_type=output_type)
+        self.maybe_free_model_hooks()
+        yield SqueezePipelineOutput(images=result, stage_plan=plan)
+
+    def __call__(self, *args, preview_callback: Callable[[StepUpdate], None] | None = None,
+                 return_dict: bool = True, **kwargs):
+        """Run ``stream`` to the end. ``preview_callback(update)`` is called after every step;
+        ``callback_on_step_end`` follows the diffusers convention. Returns ``SqueezePipelineOutput``."""
+        for item in self.progress_bar(self.stream(*args, **kwargs)):
+            if isinstance(item, StepUpdate) and preview_callback is not None:
+                preview_callback(item)
+        return item if return_dict else (item.images,)
+
+
+def _digest(image: PIL.Image.Image) -> str:
+    return hashlib.sha1(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()

@@ -1,0 +1,68 @@
+"""The stage plan (DESIGN.md 2.5): tau1 >= tau2 split the trajectory, t = 1 being pure noise.
+
+- t > tau1: ``MLLM_ONLY``. Reference VAE tokens are left out of the sequence entirely, so global layout
+  and semantics form freely (no copy-paste) and the step is cheaper.
+- tau2 <= t <= tau1: ``JOINT``, MLLM stream and reference VAE tokens.
+- t < tau2: ``VAE_FOCUSED``. The MLLM stream is replaced by the null conditioning (empty instruction,
+  no images) and identity detail is refined from the reference tokens. Classifier-free guidance is
+  skipped in these steps: with the instruction gone, both branches would carry the same signal.
+
+The boundary at tau1 is strict so that tau1 = 1 expresses "MLLM + VAE at every step" (the joint
+baseline) and tau1 = tau2 = 0 "MLLM only throughout"; the paper's default is 0.95 / 0.85.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class Stage(str, enum.Enum):
+    MLLM_ONLY = "mllm_only"
+    JOINT = "joint"
+    VAE_FOCUSED = "vae_focused"
+
+    @property
+    def uses_references(self) -> bool:
+        return self is not Stage.MLLM_ONLY
+
+    @property
+    def uses_instruction(self) -> bool:
+        return self is not Stage.VAE_FOCUSED
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One ``Stage`` per denoising step, from the noise levels ``t`` the steps start at."""
+
+    stages: tuple[Stage, ...]
+    tau1: float
+    tau2: float
+
+    @classmethod
+    def from_taus(cls, t_values: Sequence[float], tau1: float, tau2: float) -> StagePlan:
+        if not 0.0 <= tau2 <= tau1 <= 1.0:
+            raise ValueError(f"stage thresholds need 0 <= tau2 <= tau1 <= 1 (got tau1={tau1}, tau2={tau2})")
+        return cls(tuple(cls._stage_at(float(t), tau1, tau2) for t in t_values), tau1, tau2)
+
+    @staticmethod
+    def _stage_at(t: float, tau1: float, tau2: float) -> Stage:
+        if t > tau1:
+            return Stage.MLLM_ONLY
+        if t >= tau2:
+            return Stage.JOINT
+        return Stage.VAE_FOCUSED
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    def __getitem__(self, step: int) -> Stage:
+        return self.stages[step]
+
+    def count(self, stage: Stage) -> int:
+        return self.stages.count(stage)
+
+    def summary(self) -> str:
+        """e.g. ``"2 MLLM-only | 3 joint | 15 VAE-focused"``."""
+        return (f"{self.count(Stage.MLLM_ONLY)} MLLM-only | {self.count(Stage.JOINT)} joint | "
+                f"{self.count(Stage.VAE_FOCUSED)} VAE-focused")

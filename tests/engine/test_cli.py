@@ -1,0 +1,63 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from squeeze_studio.cli import main
+
+
+def generate(tmp_path, *extra, refs):
+    argv = ["generate", "--prompt", "a toy on a beach", "--out", str(tmp_path / "out.png"), "--steps", "3"]
+    for ref in refs:
+        argv += ["--ref", ref]
+    return main(argv + list(extra))
+
+
+def test_generate_writes_a_png_with_its_recipe(tmp_path, tiny_model_dir, reference_files, capsys):
+    assert generate(tmp_path, "--model", str(tiny_model_dir), "--seed", "7", refs=reference_files) == 0
+    with Image.open(tmp_path / "out.png") as image:
+        image.load()
+        assert image.size == (64, 64)
+        assert "Seed: 7" in image.info["parameters"]
+        recipe = json.loads(image.info["squeeze_studio"])["request"]
+    assert recipe["references"] == reference_files and recipe["num_inference_steps"] == 3
+    assert "denoising" in capsys.readouterr().err  # progress goes to stderr
+
+
+@pytest.fixture(scope="module")
+def not_an_image(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bad") / "notes.png"
+    path.write_text("this is text")
+    return str(path)
+
+
+BAD_INPUTS = {
+    "unreadable reference": (["--ref", "/nonexistent/ref.png"], "reference not found"),
+    "non-image reference": (["--ref", "{not_an_image}"], "cannot read reference image"),
+    "missing model folder": (["--model", "/nonexistent/model"], "model folder not found"),
+    "size not a multiple": (["--width", "72"], "multiple of 16"),
+    "negative steps": (["--steps", "-2"], "steps must be at least 1"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line(case, tmp_path, tiny_model_dir, reference_files, not_an_image, capsys):
+    extra, message = BAD_INPUTS[case]
+    extra = [arg.format(not_an_image=not_an_image) for arg in extra]
+    refs = [] if "--ref" in extra else reference_files
+    if "--model" not in extra:
+        extra += ["--model", str(tiny_model_dir)]
+    assert generate(tmp_path, *extra, refs=refs) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_the_installed_command_prints_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "squeeze_studio.cli", "generate", "--ref", "/nope.png",
+                           "--prompt", "x", "--model", str(tmp_path), "--out", str(tmp_path / "o.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: not a model folder (no model_index.json): {tmp_path}"

@@ -1,0 +1,62 @@
+import pytest
+
+from squeeze_studio.engine import Engine, EngineError
+from squeeze_studio.events import GenerationCancelled, ImageResult, StepEvent
+from squeeze_studio.request import GenerationRequest
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    return Engine(tiny_model_dir, device="cpu")
+
+
+def request(reference_files, **kwargs):
+    kwargs.setdefault("num_inference_steps", 4)
+    return GenerationRequest(instruction="a toy on a beach", references=reference_files, **kwargs)
+
+
+def test_generate_streams_every_step_then_each_image(engine, reference_files):
+    events = list(engine.generate(request(reference_files, seed=5, batch_count=2)))
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    results = [e for e in events if isinstance(e, ImageResult)]
+    assert len(steps) == 8 and all(e.preview is not None for e in steps)
+    assert [r.request.seed for r in results] == [5, 6]
+    assert results[0].request.width == engine.native_size[0]
+    assert results[0].request.model == engine.model_path
+    assert results[0].image.size == engine.native_size
+
+
+def test_cancel_takes_effect_within_one_step(engine, reference_files):
+    seen = []
+    events = engine.generate(request(reference_files, num_inference_steps=10),
+                             should_cancel=lambda: len(seen) >= 3)
+    with pytest.raises(GenerationCancelled):
+        for event in events:
+            seen.append(event)
+    assert len(seen) == 3
+
+
+def test_sweep_runs_the_mllm_once(engine, reference_files):
+    engine.pipe.clear_encoding_cache()
+    before = engine.mllm_runs
+    variations = [{"tau1": t1, "tau2": t2} for t1, t2 in [(1.0, 0.0), (0.95, 0.85), (0.0, 0.0)]]
+    results = [e for e in engine.sweep(request(reference_files), variations) if isinstance(e, ImageResult)]
+    assert engine.mllm_runs == before + 1
+    assert [(r.request.tau1, r.request.tau2) for r in results] == [(1.0, 0.0), (0.95, 0.85), (0.0, 0.0)]
+
+
+def test_bad_input_raises_before_the_first_step(engine, reference_files, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    with pytest.raises(ValueError, match="cannot read reference"):
+        engine.generate(request([str(broken)]))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        engine.generate(request(reference_files, width=72))
+
+
+def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
+    (tmp_path / "model_index.json").write_text("{not json")
+    with pytest.raises(EngineError, match="cannot load model"):
+        Engine(tmp_path)
+    with pytest.raises(ValueError, match="not found"):
+        Engine(tmp_path / "missing")

@@ -1,0 +1,35 @@
+import json
+
+from PIL import Image
+
+from squeeze_studio.recipe import PARAMETERS_KEY, RECIPE_KEY, read_recipe, save_png
+from squeeze_studio.request import GenerationRequest
+
+
+def test_png_carries_both_chunks_and_restores_the_request(tmp_path):
+    request = GenerationRequest(instruction="the toy upside down", references=["/a.png", "/b.png"], tau1=0.9,
+                                tau2=0.7, seed=42, width=64, height=64, model="demo-model")
+    path = save_png(Image.new("RGB", (64, 64), "red"), tmp_path / "out" / "result.png", request)
+    with Image.open(path) as image:
+        parameters = image.info[PARAMETERS_KEY]
+        stored = json.loads(image.info[RECIPE_KEY])
+    assert parameters.startswith("the toy upside down\nNegative prompt:")
+    assert "Seed: 42" in parameters and "Size: 64x64" in parameters and "Stage tau1: 0.9" in parameters
+    assert stored["version"] == 1
+    assert read_recipe(path) == request
+    assert [p.name for p in path.parent.iterdir()] == ["result.png"]  # no temp file left behind
+
+
+def test_foreign_files_have_no_recipe(tmp_path):
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(plain)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    assert read_recipe(plain) is None
+    assert read_recipe(broken) is None
+    assert read_recipe(tmp_path / "missing.png") is None
+
+
+def test_recipes_from_newer_versions_keep_what_this_one_knows():
+    request = GenerationRequest.from_dict({"instruction": "x", "seed": 3, "a_future_field": 1})
+    assert request.seed == 3
