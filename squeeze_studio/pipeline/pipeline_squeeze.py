@@ -87,6 +87,7 @@ class SqueezePipeline(DiffusionPipeline):
         self.encoder = JointMLLMEncoder(text_encoder, processor, prompt_template)
         self.backbone = make_adapter(backbone, transformer=transformer, vae=vae, preview_projection=preview_projection)
         self._encodings: OrderedDict = OrderedDict()
+        self._null_encoding: MLLMEncoding | None = None
         self._interrupt = False
 
     @property
@@ -97,23 +98,30 @@ class SqueezePipeline(DiffusionPipeline):
     def encode(self, images: list[PIL.Image.Image], prompt: str, negative_prompt: str):
         """MLLM encodings (instruction, negative, null) and VAE reference tokens, cached by content.
 
-        All three prompts go through the MLLM in one forward pass; a repeat call with the same
-        references and instruction (another seed, other taus) reuses them."""
+        Instruction and negative go through the MLLM in one forward pass (with the null conditioning,
+        the empty instruction without images, the first time only: it never changes). A repeat call
+        with the same references and instruction (another seed, other taus) reuses everything."""
         key = (prompt, negative_prompt, tuple(_digest(img) for img in images))
         if key in self._encodings:
             self._encodings.move_to_end(key)
             return self._encodings[key]
         shown = [self.backbone.condition_image(img, self.config.condition_image_area) for img in images]
-        encodings = self.encoder.encode([prompt, negative_prompt, NULL_INSTRUCTION], [shown, shown, []])
+        prompts, prompt_images = [prompt, negative_prompt], [shown, shown]
+        if self._null_encoding is None:
+            prompts.append(NULL_INSTRUCTION)
+            prompt_images.append([])
+        positive, negative, *null = self.encoder.encode(prompts, prompt_images)
+        self._null_encoding = null[0] if null else self._null_encoding
         references = (self.backbone.encode_references(images, self.config.reference_image_area)
                       if images else None)
-        self._encodings[key] = (encodings, references)
+        self._encodings[key] = ((positive, negative, self._null_encoding), references)
         while len(self._encodings) > ENCODING_CACHE_SIZE:
             self._encodings.popitem(last=False)
-        return encodings, references
+        return self._encodings[key]
 
     def clear_encoding_cache(self) -> None:
         self._encodings.clear()
+        self._null_encoding = None
 
     # -- 2. layer aggregation -------------------------------------------------------------------------
     def aggregate(self, encoding: MLLMEncoding) -> Conditioning:
@@ -184,13 +192,17 @@ class SqueezePipeline(DiffusionPipeline):
 
         # 1. Encode the instruction and the references jointly (cached), and VAE-encode the references.
         (positive, negative, null), references = self.encode(images, prompt, negative_prompt)
-        # 2. Aggregate every MLLM layer into the transformer's context.
-        conditions = {name: self.aggregate(enc).repeat(batch)
-                      for name, enc in (("positive", positive), ("negative", negative), ("null", null))}
-        references = references.repeat(batch) if references is not None else None
-        # 3. Plan the stages on the noise levels the steps will start from.
+        # 2. Plan the stages on the noise levels the steps will start from.
         timesteps = self.backbone.set_timesteps(self.scheduler, num_inference_steps, height, width, device)
         plan = StagePlan.from_taus(self.scheduler.sigmas[: len(timesteps)].tolist(), tau1, tau2)
+        # 3. Aggregate every MLLM layer into the transformer's context, for the streams the plan uses.
+        needed = {"positive": positive}
+        if guidance_scale > 1.0:
+            needed["negative"] = negative
+        if plan.count(Stage.VAE_FOCUSED):
+            needed["null"] = null
+        conditions = {name: self.aggregate(enc).repeat(batch) for name, enc in needed.items()}
+        references = references.repeat(batch) if references is not None else None
         # 4. Denoise.
         dtype = self.transformer.dtype
         if latents is None:

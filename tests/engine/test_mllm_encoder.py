@@ -48,3 +48,13 @@ def test_last_layer_matches_diffusers_prompt_embeds(tiny_pipeline, references):
     expected, _ = reference._get_qwen_prompt_embeds("a toy on a beach", shown, device="cpu")
     (ours,) = encoder.encode(["a toy on a beach"], [shown])
     torch.testing.assert_close(ours.last_layer, expected)
+
+
+def test_loads_a_vision_language_model_and_processor_from_a_local_folder(tiny_pipeline, references, tmp_path):
+    tiny_pipeline.text_encoder.save_pretrained(tmp_path)
+    tiny_pipeline.processor.save_pretrained(tmp_path)
+    loaded = JointMLLMEncoder.from_pretrained(tmp_path, local_files_only=True)
+    assert loaded.drop_index == tiny_pipeline.encoder.drop_index
+    (ours,) = loaded.encode(["a toy"], [[references[0]]])
+    (expected,) = tiny_pipeline.encoder.encode(["a toy"], [[references[0]]])
+    torch.testing.assert_close(ours.hidden_states, expected.hidden_states)

@@ -1,0 +1,11 @@
+import subprocess
+import sys
+
+
+def test_the_package_and_its_plain_modules_do_not_import_torch():
+    """The window imports these at start-up; torch must wait for the worker thread."""
+    code = ("import sys, squeeze_studio, squeeze_studio.request, squeeze_studio.recipe, squeeze_studio.events, "
+            "squeeze_studio.models, squeeze_studio.references, squeeze_studio.cli; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False"
