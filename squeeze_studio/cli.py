@@ -1,4 +1,4 @@
-"""``squeeze``: the headless command line (generate; synth).
+"""``squeeze``: the headless command line (``generate``; ``synth make`` and ``synth sheet``).
 
 Bad input exits with status 2 and one line ``error: ...`` on stderr, never a traceback. Cheap checks
 (arguments, model folder, reference images) run before torch is imported.
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--width", type=int, default=None)
     gen.add_argument("--height", type=int, default=None)
     gen.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
-    gen.set_defaults(run=run_generate)
+    gen.set_defaults(func=run_generate)
 
     try:
         from .synth.cli import add_synth_parser
@@ -90,7 +90,7 @@ def run_generate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        return args.func(args)
     except (UsageError, ValueError) as error:
         print(f"error: {str(error).splitlines()[0] if str(error) else 'invalid input'}", file=sys.stderr)
         return USAGE_ERROR
