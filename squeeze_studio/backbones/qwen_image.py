@@ -1,5 +1,8 @@
 """The Qwen-Image-Edit-Plus family: diffusers' QwenImageTransformer2DModel and AutoencoderKLQwenImage.
 
+A plain 2-D ``AutoencoderKL`` may stand in for the Qwen-Image VAE (it trains far faster on a CPU, which
+the demo model needs); the adapter hides which: latents always travel as (B, C, 1, h, w).
+
 Packing, dimensions and the noise schedule are diffusers' own helpers, called rather than re-written,
 so that with an identity connector and joint stages we match ``QwenImageEditPlusPipeline`` exactly.
 """
@@ -28,9 +31,14 @@ class QwenImageAdapter(BackboneAdapter):
         self.transformer = transformer
         self.vae = vae
         self.preview_projection = preview_projection
-        self.vae_scale_factor = 2 ** len(vae.temperal_downsample)
+        self.video_vae = hasattr(vae, "temperal_downsample")  # AutoencoderKLQwenImage, frames axis
+        if self.video_vae:
+            self.vae_scale_factor = 2 ** len(vae.temperal_downsample)
+            self.latent_channels = vae.config.z_dim
+        else:
+            self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+            self.latent_channels = vae.config.latent_channels
         self.size_multiple = self.vae_scale_factor * 2  # VAE downsampling, then 2x2 patch packing
-        self.latent_channels = vae.config.z_dim
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.size_multiple)
 
     # -- references ---------------------------------------------------------------------------------
@@ -43,8 +51,8 @@ class QwenImageAdapter(BackboneAdapter):
         tokens, grids = [], []
         for image in images:
             width, height = calculate_dimensions(max_area, image.width / image.height)
-            pixels = self.image_processor.preprocess(image, height, width).unsqueeze(2)
-            latents = self._normalise(self.vae.encode(pixels.to(self.vae.device, self.vae.dtype)).latent_dist.mode())
+            pixels = self.image_processor.preprocess(image, height, width)
+            latents = self._normalise(self.vae_encode(pixels))
             _, channels, _, rows, cols = latents.shape
             tokens.append(_pack(latents, 1, channels, rows, cols))
             grids.append((1, rows // 2, cols // 2))
@@ -86,12 +94,30 @@ class QwenImageAdapter(BackboneAdapter):
         )[0]
         return velocity[:, : latents.shape[1]]
 
-    # -- decoding -----------------------------------------------------------------------------------
+    # -- the VAE, either kind -------------------------------------------------------------------------
+    def vae_encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> raw latents (B, C, 1, h, w), the distribution's mode."""
+        pixels = pixels.to(self.vae.device, self.vae.dtype)
+        if self.video_vae:
+            return self.vae.encode(pixels.unsqueeze(2)).latent_dist.mode()
+        return self.vae.encode(pixels).latent_dist.mode().unsqueeze(2)
+
+    def vae_decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw latents (B, C, 1, h, w) -> (B, 3, H, W)."""
+        if self.video_vae:
+            return self.vae.decode(latents, return_dict=False)[0][:, :, 0]
+        return self.vae.decode(latents[:, :, 0], return_dict=False)[0]
+
     def _stats(self, like: torch.Tensor):
+        """Per-channel (mean, std) that normalise raw latents, shaped (1, C, 1, 1, 1)."""
         shape = (1, self.latent_channels, 1, 1, 1)
-        mean = torch.tensor(self.vae.config.latents_mean).view(shape).to(like.device, like.dtype)
-        std = torch.tensor(self.vae.config.latents_std).view(shape).to(like.device, like.dtype)
-        return mean, std
+        config = self.vae.config
+        if self.video_vae:
+            mean, std = torch.tensor(config.latents_mean), torch.tensor(config.latents_std)
+        else:  # AutoencoderKL's convention: (z - shift_factor) * scaling_factor
+            mean = torch.full((self.latent_channels,), float(config.shift_factor or 0.0))
+            std = torch.full((self.latent_channels,), 1.0 / config.scaling_factor)
+        return mean.view(shape).to(like.device, like.dtype), std.view(shape).to(like.device, like.dtype)
 
     def _normalise(self, latents):
         mean, std = self._stats(latents)
@@ -106,7 +132,7 @@ class QwenImageAdapter(BackboneAdapter):
         latents = self.unpack(latents, height, width).to(self.vae.dtype)
         mean, std = self._stats(latents)
         latents = latents / (1.0 / std) + mean  # the same operations as diffusers, for bit parity
-        return self.vae.decode(latents, return_dict=False)[0][:, :, 0]
+        return self.vae_decode(latents)
 
     @torch.no_grad()
     def preview(self, latents, height, width):
@@ -124,13 +150,13 @@ def fit_preview_projection(adapter: QwenImageAdapter, images: list[Image.Image] 
     if images:
         size = grid * adapter.vae_scale_factor
         pixels = torch.stack([adapter.image_processor.preprocess(img, size, size)[0] for img in images])
-        latents = adapter._normalise(vae.encode(pixels.unsqueeze(2).to(vae.device, vae.dtype)).latent_dist.mode())
+        latents = adapter._normalise(adapter.vae_encode(pixels))
     else:
         generator = torch.Generator().manual_seed(seed)
         latents = torch.randn(samples, adapter.latent_channels, 1, grid, grid, generator=generator)
         latents = latents.to(vae.device, vae.dtype)
     mean, std = adapter._stats(latents)
-    decoded = vae.decode(latents * std + mean, return_dict=False)[0][:, :, 0].clamp(-1, 1)
+    decoded = adapter.vae_decode(latents * std + mean).clamp(-1, 1)
     projection = LatentPreviewProjection(latent_channels=adapter.latent_channels)
     projection.fit(latents[:, :, 0].float().cpu(), decoded.float().cpu())
     return projection.to(vae.device)

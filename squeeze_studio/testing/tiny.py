@@ -92,8 +92,19 @@ def build_qwen_image_components(hidden: int = 32, z_dim: int = 4, layers: int = 
     return {"transformer": transformer, "vae": vae, "scheduler": FlowMatchEulerDiscreteScheduler()}
 
 
-def build_tiny_pipeline(mode: str = "dla", hidden: int = 32, seed: int = 0):
-    """A complete tiny SqueezePipeline with an identity-initialised connector."""
+def build_autoencoder_kl(latent_channels: int = 4, blocks: int = 3, seed: int = 0):
+    """A tiny 2-D ``AutoencoderKL`` (scale ``2 ** (blocks - 1)``), the stand-in VAE for CPU-trained models."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * blocks,
+                         up_block_types=("UpDecoderBlock2D",) * blocks, block_out_channels=(16,) * blocks,
+                         layers_per_block=1, latent_channels=latent_channels, norm_num_groups=8)
+
+
+def build_tiny_pipeline(mode: str = "dla", hidden: int = 32, seed: int = 0, vae=None):
+    """A complete tiny SqueezePipeline with an identity-initialised connector (``vae`` overrides the
+    Qwen-Image VAE, e.g. with ``build_autoencoder_kl()``)."""
     from ..dla import LayerConnector
     from ..pipeline import SqueezePipeline
 
@@ -101,8 +112,11 @@ def build_tiny_pipeline(mode: str = "dla", hidden: int = 32, seed: int = 0):
     mllm = build_mllm(tokenizer, hidden=hidden, seed=seed)
     connector = LayerConnector(mode=mode, num_layers=mllm.config.text_config.num_hidden_layers + 1,
                                hidden_size=hidden, num_heads=2)
+    components = build_qwen_image_components(hidden=hidden, seed=seed)
+    if vae is not None:
+        components["vae"] = vae
     pipe = SqueezePipeline(text_encoder=mllm, processor=build_processor(tokenizer), connector=connector,
-                           **build_qwen_image_components(hidden=hidden, seed=seed),
+                           **components,
                            condition_image_area=TINY_SIZE * TINY_SIZE, reference_image_area=TINY_SIZE * TINY_SIZE,
                            default_size=TINY_SIZE)
     from ..backbones.qwen_image import fit_preview_projection

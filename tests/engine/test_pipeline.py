@@ -98,3 +98,19 @@ def test_bad_input_is_refused_with_one_line(tiny_pipeline, references, kwargs, m
     with pytest.raises(ValueError, match=message) as error:
         run(tiny_pipeline, references, **kwargs)
     assert "\n" not in str(error.value)
+
+
+def test_a_2d_autoencoder_kl_can_stand_in_for_the_qwen_vae(references, tmp_path):
+    from squeeze_studio.testing.tiny import build_autoencoder_kl, build_tiny_pipeline
+
+    pipe = build_tiny_pipeline(vae=build_autoencoder_kl(blocks=3))  # scale 4: 64 px -> 16 x 16 latents
+    assert pipe.backbone.size_multiple == 8
+    _, refs = pipe.encode(references[:1], "x", " ")
+    assert refs.tokens.shape[1] == (64 // 4 // 2) ** 2
+    previews = []
+    out = pipe(image=references, prompt="x", num_inference_steps=3, height=40, width=64,
+               preview_callback=lambda update: previews.append(update.preview()))
+    assert out.images[0].size == (64, 40) and previews[-1].size == (16, 10)
+    pipe.save_pretrained(tmp_path)
+    loaded = SqueezePipeline.from_pretrained(tmp_path, local_files_only=True)
+    assert type(loaded.vae).__name__ == "AutoencoderKL" and loaded.backbone.size_multiple == 8
