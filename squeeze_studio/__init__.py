@@ -11,7 +11,7 @@ _LAZY = {
     "SqueezePipeline": "squeeze_studio.pipeline",
     "SqueezePipelineOutput": "squeeze_studio.pipeline",
     "LayerConnector": "squeeze_studio.dla",
-    "LatentPreviewProjection": "squeeze_studio.pipeline.preview",
+    "LatentPreviewProjection": "squeeze_studio.backbones.preview",
     "JointMLLMEncoder": "squeeze_studio.mllm",
     "StagePlan": "squeeze_studio.stages",
 }

@@ -1,4 +1,4 @@
-"""``squeeze``: the headless command line (``generate``; ``synth make`` and ``synth sheet``).
+"""``squeeze``: the headless command line (``generate``, ``synth``, ``train``).
 
 Bad input exits with status 2 and one line ``error: ...`` on stderr, never a traceback. Cheap checks
 (arguments, model folder, reference images) run before torch is imported.
@@ -42,12 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     gen.set_defaults(func=run_generate)
 
-    try:
-        from .synth.cli import add_synth_parser
-    except ImportError:  # the SynthSubjects package is optional at this layer
-        pass
-    else:
-        add_synth_parser(commands)
+    from .synth.cli import add_synth_parser
+    from .train.cli import add_train_parser
+
+    add_synth_parser(commands)
+    add_train_parser(commands)
     return parser
 
 

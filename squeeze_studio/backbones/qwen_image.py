@@ -19,8 +19,8 @@ from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus import (
 )
 from PIL import Image
 
-from ..pipeline.preview import LatentPreviewProjection
 from .base import BackboneAdapter, Conditioning, ReferenceTokens
+from .preview import LatentPreviewProjection
 
 _pack = QwenImageEditPlusPipeline._pack_latents
 _unpack = QwenImageEditPlusPipeline._unpack_latents

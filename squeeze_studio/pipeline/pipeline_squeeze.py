@@ -16,10 +16,10 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from ..backbones import Conditioning, ReferenceTokens, make_adapter
+from ..backbones.preview import LatentPreviewProjection
 from ..dla import LayerConnector
 from ..mllm import QWEN_EDIT_TEMPLATE, JointMLLMEncoder, MLLMEncoding
 from ..stages import Stage, StagePlan
-from .preview import LatentPreviewProjection
 
 ENCODING_CACHE_SIZE = 4
 NULL_INSTRUCTION = " "

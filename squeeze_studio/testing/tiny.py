@@ -22,18 +22,39 @@ CHAT_TEMPLATE = (
 TINY_SIZE = 64
 
 
-def build_tokenizer():
-    """Byte-level Qwen2 tokenizer (one token per byte, no merges) with Qwen's special tokens."""
+def build_tokenizer(corpus: list[str] | None = None, vocab_size: int = 512):
+    """Byte-level Qwen2 tokenizer with Qwen's special tokens.
+
+    Without ``corpus``: one token per byte, no merges. With one, byte-level BPE merges are learned from
+    it (a domain vocabulary: short sequences for the demo model's instructions)."""
     from tokenizers.pre_tokenizers import ByteLevel
     from transformers import Qwen2Tokenizer
 
     vocab = {symbol: i for i, symbol in enumerate(sorted(ByteLevel.alphabet()))}
+    merges = []
+    if corpus:
+        vocab, merges = _learn_bpe(corpus, vocab_size)
     vocab["<|endoftext|>"] = len(vocab)
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], model_max_length=4096, unk_token=None,
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, model_max_length=4096, unk_token=None,
                                pad_token="<|endoftext|>", eos_token="<|im_end|>")
     tokenizer.add_special_tokens({"additional_special_tokens": QWEN_SPECIAL_TOKENS})
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
+
+
+def _learn_bpe(corpus: list[str], vocab_size: int):
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tokenizer.train_from_iterator(corpus, trainer)
+    state = json.loads(tokenizer.model.__getstate__())
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    return dict(state["vocab"]), merges
 
 
 def build_processor(tokenizer, pixels: int = 56 * 56):

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from squeeze_studio.pipeline.preview import LatentPreviewProjection
+from squeeze_studio.backbones.preview import LatentPreviewProjection
 
 
 def test_fit_recovers_a_linear_latent_to_rgb_map():

@@ -1,0 +1,64 @@
+"""``squeeze train``: the demo model's recipe, or one stage on any JSONL dataset and model folder."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_train_parser(subparsers) -> argparse.ArgumentParser:
+    train = subparsers.add_parser("train", help="train the demo model, or one stage on your own data")
+    commands = train.add_subparsers(dest="train_command", required=True, parser_class=type(train))
+
+    demo = commands.add_parser("demo", help="retrain the built-in demo model from scratch (resumable)")
+    demo.add_argument("--out", default="resources/demo-model")
+    demo.add_argument("--work", default="work/demo", help="data, checkpoints and caches; rerun to resume")
+    demo.add_argument("--smoke", action="store_true", help="a few steps of every stage (a quick check)")
+    demo.set_defaults(func=run_demo)
+
+    stage = commands.add_parser("stage", help="stage 1 (align) or 2 (identity) on a JSONL dataset")
+    stage.add_argument("--model", required=True, help="model folder to start from")
+    stage.add_argument("--data", required=True, help="dataset folder with data.jsonl")
+    stage.add_argument("--stage", choices=("align", "identity"), required=True)
+    stage.add_argument("--steps", type=int, required=True)
+    stage.add_argument("--out", required=True, help="where the trained model folder goes")
+    stage.add_argument("--work", default=None, help="checkpoints (default: OUT.work); rerun to resume")
+    stage.add_argument("--batch-size", type=int, default=32)
+    stage.add_argument("--lr", type=float, default=1e-3)
+    stage.add_argument("--lora-rank", type=int, default=0, help="> 0: LoRA on a pretrained transformer")
+    stage.add_argument("--subject-weight", type=float, default=0.0)
+    stage.add_argument("--size", type=int, default=None, help="training resolution (default: the model's)")
+    stage.set_defaults(func=run_stage)
+    return train
+
+
+def run_demo(args) -> int:
+    from .demo import DemoRecipe, build_demo
+
+    report = build_demo(args.out, args.work, DemoRecipe.smoke() if args.smoke else DemoRecipe())
+    print(f"wrote {args.out} in {report['seconds']:.0f} s")
+    return 0
+
+
+def run_stage(args) -> int:
+    from pathlib import Path
+
+    from ..models import check_model_folder
+    from ..pipeline import SqueezePipeline
+    from ..synth.dataset import load_jsonl
+    from .encode import encode_records
+    from .trainer import StageConfig, train_stage
+
+    if args.steps < 1:
+        raise ValueError(f"steps must be at least 1 (got {args.steps})")
+    records = load_jsonl(args.data)
+    pipe = SqueezePipeline.from_pretrained(check_model_folder(args.model), local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    size = args.size or pipe.config.default_size
+    work = Path(args.work or f"{args.out}.work")
+    config = StageConfig(args.stage, args.steps, batch_size=args.batch_size, learning_rate=args.lr,
+                         use_references=args.stage == "identity", lora_rank=args.lora_rank,
+                         subject_weight=args.subject_weight, null_dropout=0.1 if args.stage == "identity" else 0.0)
+    train_stage(pipe, encode_records(pipe, records, size), config, work, size,
+                on_log=lambda r: print(f"step {r['step']} loss {r['loss']:.4f} ({r['seconds']:.0f} s)", flush=True))
+    pipe.save_pretrained(args.out)
+    print(f"wrote {args.out}")
+    return 0

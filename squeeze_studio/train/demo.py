@@ -1,0 +1,160 @@
+"""The built-in demo model's recipe, end to end and resumable: SynthSubjects data -> VAE (0a) -> frozen
+random tiny Qwen2.5-VL with a domain tokenizer (0b) -> stage 1 (MLLM only) -> stage 2 (+ VAE tokens).
+
+    squeeze train demo --out resources/demo-model --work work/demo
+
+Every stage checkpoints under ``--work``; running the same command again resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+SHORT_TEMPLATE = "<|im_start|>user\n{}<|im_end|>\n"  # no system prompt: the demo MLLM never saw one
+
+
+@dataclass
+class DemoRecipe:
+    size: int = 64
+    train_count: int = 6000
+    val_count: int = 256
+    identity_share: float = 0.3  # targets that only move/re-background the reference: a reason to use it
+    max_refs: int = 2
+    vae_steps: int = 2000
+    align_steps: int = 1500
+    identity_steps: int = 7000
+    batch_size: int = 32
+    mllm_hidden: int = 64
+    mllm_layers: int = 4
+    width_heads: int = 4  # transformer width = heads x 32
+    transformer_layers: int = 4
+    subject_weight: float = 4.0
+    seed: int = 0
+
+    @classmethod
+    def smoke(cls) -> DemoRecipe:
+        """A few steps of everything, for tests."""
+        return cls(train_count=24, val_count=8, vae_steps=4, align_steps=3, identity_steps=3, batch_size=4,
+                   mllm_hidden=32, mllm_layers=2, width_heads=2, transformer_layers=1)
+
+
+def _log(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def _dataset(work: Path, split: str, count: int, recipe: DemoRecipe) -> list[dict]:
+    from ..synth.dataset import load_jsonl, make_dataset
+
+    folder = work / "data" / split
+    if not (folder / "data.jsonl").is_file():
+        make_dataset(folder, count, seed=recipe.seed, split=split, size=recipe.size, max_refs=recipe.max_refs,
+                     identity_prob=recipe.identity_share if split == "train" else 0.0)
+    return load_jsonl(folder)
+
+
+def _vae(work: Path, train: list[dict], val: list[dict], recipe: DemoRecipe):
+    from diffusers import AutoencoderKL
+
+    from .vae import VaeConfig, build_vae, calibrate, images_and_masks, reconstruction_psnr, train_vae
+
+    final = work / "vae" / "model"
+    if (final / "config.json").is_file():
+        return AutoencoderKL.from_pretrained(final)
+    torch.manual_seed(recipe.seed)
+    vae = build_vae()
+    images, masks = images_and_masks(train, recipe.size)
+    train_vae(vae, images, masks, VaeConfig(steps=recipe.vae_steps, batch_size=recipe.batch_size), work / "vae",
+              on_log=_log)
+    calibrate(vae, images[:2048])
+    quality = reconstruction_psnr(vae, *images_and_masks(val, recipe.size, references=False))
+    _log({"stage": "vae", "val": quality})
+    (work / "vae" / "quality.json").write_text(json.dumps(quality))
+    vae.save_pretrained(final)
+    return vae
+
+
+def _assemble(vae, train: list[dict], recipe: DemoRecipe):
+    """The untrained pipeline: frozen random MLLM, identity-initialised DLA, fresh transformer."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
+
+    from ..dla import LayerConnector
+    from ..mllm.encoder import IMAGE_SLOT
+    from ..pipeline import SqueezePipeline
+    from ..testing.tiny import build_mllm, build_processor, build_tokenizer
+
+    corpus = [r["instruction"] for r in train] + [IMAGE_SLOT.format(i) for i in (1, 2, 3)] + ["user", "assistant"]
+    tokenizer = build_tokenizer(corpus, vocab_size=1024)
+    mllm = build_mllm(tokenizer, hidden=recipe.mllm_hidden, layers=recipe.mllm_layers, seed=recipe.seed)
+    mllm.requires_grad_(False)
+    torch.manual_seed(recipe.seed)
+    latent = vae.config.latent_channels
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2, in_channels=latent * 4, out_channels=latent, num_layers=recipe.transformer_layers,
+        attention_head_dim=32, num_attention_heads=recipe.width_heads, joint_attention_dim=recipe.mllm_hidden,
+        axes_dims_rope=(16, 8, 8))
+    connector = LayerConnector(mode="dla", num_layers=recipe.mllm_layers + 1, hidden_size=recipe.mllm_hidden,
+                               num_heads=4 if recipe.mllm_hidden % 4 == 0 else 2)
+    pipe = SqueezePipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=mllm,
+                           processor=build_processor(tokenizer), transformer=transformer, connector=connector,
+                           condition_image_area=56 * 56, reference_image_area=recipe.size ** 2,
+                           default_size=recipe.size, prompt_template=SHORT_TEMPLATE)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _encoded(pipe, records, path: Path, size: int):
+    from .encode import encode_records
+
+    if path.is_file():
+        return torch.load(path, weights_only=False)
+    examples = encode_records(pipe, records, size)
+    torch.save(examples, path)
+    return examples
+
+
+def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = None) -> dict:
+    from ..backbones.qwen_image import fit_preview_projection
+    from ..pipeline import SqueezePipeline
+    from .trainer import StageConfig, train_stage
+
+    recipe = recipe or DemoRecipe()
+    out, work = Path(out), Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    torch.manual_seed(recipe.seed)
+    train = _dataset(work, "train", recipe.train_count, recipe)
+    val = _dataset(work, "val", recipe.val_count, recipe)
+    after_align = work / "after_align"
+    if (after_align / "model_index.json").is_file():
+        pipe = SqueezePipeline.from_pretrained(after_align, local_files_only=True)
+        pipe.set_progress_bar_config(disable=True)
+    else:
+        pipe = _assemble(_vae(work, train, val, recipe), train, recipe)
+    examples = _encoded(pipe, train, work / "encoded_train.pt", recipe.size)
+    common = dict(batch_size=recipe.batch_size, seed=recipe.seed, subject_weight=recipe.subject_weight)
+    if not after_align.is_dir():
+        train_stage(pipe, examples, StageConfig("align", recipe.align_steps, **common), work / "stage1",
+                    recipe.size, on_log=_log)
+        pipe.save_pretrained(after_align)
+    summary = train_stage(pipe, examples, StageConfig("identity", recipe.identity_steps, use_references=True,
+                                                      null_dropout=0.1, **common),
+                          work / "stage2", recipe.size, on_log=_log)
+    from PIL import Image
+
+    samples = [Image.open(r["output_image"]).convert("RGB") for r in val[:32]]
+    preview = fit_preview_projection(pipe.backbone, samples, grid=recipe.size // pipe.backbone.vae_scale_factor)
+    pipe.register_modules(preview_projection=preview)
+    pipe.save_pretrained(out)
+    report = {"recipe": asdict(recipe), "seconds": round(time.perf_counter() - began, 1),
+              "stage2": {k: summary[k] for k in ("step", "seconds") if k in summary},
+              "vae": json.loads((work / "vae" / "quality.json").read_text())
+              if (work / "vae" / "quality.json").is_file() else None,
+              "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
+                         f"{'cuda' if torch.cuda.is_available() else 'cpu'}"}
+    (out / "training.json").write_text(json.dumps(report, indent=2))
+    return report

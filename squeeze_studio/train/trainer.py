@@ -1,0 +1,170 @@
+"""Stages 1 and 2: train the connector and the diffusion transformer with flow matching.
+
+Stage 1 (``align``) conditions on the MLLM stream only; stage 2 (``identity``) appends the references'
+VAE tokens. The MLLM and the VAE stay frozen (their outputs come precomputed from ``encode``). The
+same code runs on one CPU here and on several GPUs under ``accelerate launch``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..backbones import Conditioning, ReferenceTokens
+from .checkpoint import StageProgress
+from .encode import EncodedExample
+
+
+@dataclass
+class StageConfig:
+    name: str  # "align" (stage 1) or "identity" (stage 2)
+    steps: int
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    use_references: bool = False
+    reference_dropout: float = 0.1  # stage 2: share of batches without reference tokens (MLLM-only steps)
+    negative_dropout: float = 0.1  # share of batches on the negative prompt (for guidance)
+    null_dropout: float = 0.0  # share of batches on the null conditioning (VAE-focused steps)
+    subject_weight: float = 0.0  # extra loss weight on tokens covered by the subject
+    lora_rank: int = 0  # > 0: train LoRA adapters on a pretrained transformer instead of all weights
+    checkpoint_every: int = 250
+    warmup_steps: int = 200
+    seed: int = 0
+    log_every: int = 50
+
+
+def _pad_states(states: list[torch.Tensor], image_masks: list[torch.Tensor]):
+    """Right-pad (L + 1, T_i, d) states to (B, L + 1, T, d) with text/image masks (B, T)."""
+    length = max(s.shape[1] for s in states)
+    batch = torch.zeros(len(states), states[0].shape[0], length, states[0].shape[2])
+    text = torch.zeros(len(states), length, dtype=torch.bool)
+    image = torch.zeros_like(text)
+    for i, (s, m) in enumerate(zip(states, image_masks, strict=True)):
+        batch[i, :, : s.shape[1]] = s.float()
+        image[i, : s.shape[1]] = m
+        text[i, : s.shape[1]] = ~m
+    return batch, text, image
+
+
+class FlowMatchingStep:
+    """One training step's loss: x_t = (1 - t) x0 + t eps, the transformer predicts eps - x0."""
+
+    def __init__(self, pipe, connector, transformer, null_states: torch.Tensor, size: int):
+        self.pipe, self.connector, self.size = pipe, connector, size
+        pipe.backbone.transformer = transformer  # the prepared (possibly DDP-wrapped) module
+        self.null = null_states
+
+    def conditioning(self, examples: list[EncodedExample], stream: str) -> Conditioning:
+        if stream == "null":
+            states = [self.null.float()] * len(examples)
+            images = [torch.zeros(self.null.shape[1], dtype=torch.bool)] * len(examples)
+        else:
+            states = [getattr(e, stream) for e in examples]
+            images = [getattr(e, f"{stream}_image") for e in examples]
+        hidden, text, image = _pad_states(states, images)
+        context, mask = self.connector(hidden, text, image)
+        return Conditioning(context, mask)
+
+    def loss(self, examples, stream: str, with_references: bool, subject_weight: float, generator):
+        x0 = torch.stack([e.target for e in examples])
+        t = torch.sigmoid(torch.randn(len(examples), generator=generator))  # logit-normal: mid noise levels
+        uniform = torch.rand(len(examples), generator=generator) < 0.2
+        t = torch.where(uniform, torch.rand(len(examples), generator=generator), t)
+        noise = torch.randn(x0.shape, generator=generator)
+        xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * noise
+        refs = None
+        if with_references:
+            refs = ReferenceTokens(torch.stack([e.references for e in examples]), examples[0].grids)
+        velocity = self.pipe.backbone.predict(xt, t, self.conditioning(examples, stream), refs, self.size, self.size)
+        error = (velocity.float() - (noise - x0)).pow(2).mean(-1)  # (B, N)
+        weight = 1 + subject_weight * torch.stack([e.subject for e in examples])
+        return (error * weight).sum() / weight.sum()
+
+
+def learning_rate_at(peak: float, step: int, steps: int, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    return peak * min(1.0, (step + 1) / max(warmup, 1)) * (0.1 + 0.45 * (1 + math.cos(math.pi * step / steps)))
+
+
+def _buckets(examples: list[EncodedExample]) -> list[list[int]]:
+    """Indices grouped by reference count, so a batch's reference sequences have one length."""
+    groups: dict[int, list[int]] = {}
+    for i, e in enumerate(examples):
+        groups.setdefault(len(e.grids), []).append(i)
+    return list(groups.values())
+
+
+def _add_lora(transformer, rank: int) -> None:
+    from peft import LoraConfig
+
+    transformer.requires_grad_(False)
+    targets = ["to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"]
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=targets))
+
+
+def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folder, size: int,
+                on_log: Callable[[dict], None] | None = None) -> dict:
+    """Train ``pipe.connector`` and ``pipe.transformer`` (or LoRA on it) for ``config.steps`` steps,
+    checkpointing to ``folder`` and resuming from it. Returns the stage's summary."""
+    from accelerate import Accelerator
+
+    progress = StageProgress(folder)
+    if progress.done:
+        return progress.data
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    transformer, connector = pipe.transformer, pipe.connector
+    if config.lora_rank:
+        _add_lora(transformer, config.lora_rank)
+    else:
+        transformer.requires_grad_(True)
+    connector.requires_grad_(True)
+    params = [p for m in (transformer, connector) for p in m.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01, betas=(0.9, 0.99))
+    transformer, connector, optimizer = accelerator.prepare(transformer, connector, optimizer)
+    start_step = progress.restore(accelerator)
+    null = pipe.encoder.encode([" "], [[]])[0].hidden_states[0]
+    step_fn = FlowMatchingStep(pipe, connector, transformer, null, size)
+    buckets = _buckets(examples)
+    weights = torch.tensor([len(b) for b in buckets], dtype=torch.float)
+    transformer.train(), connector.train()
+    began, seconds_before, losses = time.perf_counter(), progress.data.get("seconds", 0.0), []
+    for step in range(start_step, config.steps):
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)  # resumable, reproducible
+        bucket = buckets[int(torch.multinomial(weights, 1, generator=generator))]
+        picks = torch.randint(len(bucket), (config.batch_size,), generator=generator)
+        batch = [examples[bucket[i]] for i in picks]
+        draw = float(torch.rand(1, generator=generator))
+        stream = ("negative" if draw < config.negative_dropout else
+                  "null" if draw < config.negative_dropout + config.null_dropout else "positive")
+        with_refs = config.use_references and float(torch.rand(1, generator=generator)) >= config.reference_dropout
+        lr = learning_rate_at(config.learning_rate, step, config.steps, config.warmup_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = step_fn.loss(batch, stream, with_refs, config.subject_weight, generator)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        done_steps = step + 1
+        seconds = seconds_before + time.perf_counter() - began
+        if done_steps % config.log_every == 0 or done_steps == config.steps:
+            record = {"stage": config.name, "step": done_steps, "loss": sum(losses[-config.log_every:]) /
+                      len(losses[-config.log_every:]), "lr": lr, "seconds": round(seconds, 1)}
+            progress.update(log=progress.data.get("log", []) + [record])
+            if on_log:
+                on_log(record)
+        if done_steps % config.checkpoint_every == 0 and done_steps < config.steps:
+            progress.save(accelerator, step=done_steps, seconds=seconds)
+    transformer, connector = accelerator.unwrap_model(transformer), accelerator.unwrap_model(connector)
+    if config.lora_rank:
+        transformer.fuse_lora() if hasattr(transformer, "fuse_lora") else None
+        transformer.unload_lora() if hasattr(transformer, "unload_lora") else None
+    pipe.backbone.transformer = transformer
+    transformer.eval(), connector.eval()
+    transformer.requires_grad_(False), connector.requires_grad_(False)
+    progress.update(step=config.steps, seconds=seconds_before + time.perf_counter() - began, done=True)
+    return progress.data
