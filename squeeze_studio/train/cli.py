@@ -12,6 +12,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     demo.add_argument("--out", default="resources/demo-model")
     demo.add_argument("--work", default="work/demo", help="data, checkpoints and caches; rerun to resume")
     demo.add_argument("--smoke", action="store_true", help="a few steps of every stage (a quick check)")
+    demo.add_argument("--no-references", action="store_true",
+                      help='the "MLLM only" control: stage 2 without reference VAE tokens (reuses data, VAE, stage 1)')
     demo.set_defaults(func=run_demo)
 
     stage = commands.add_parser("stage", help="stage 1 (align) or 2 (identity) on a JSONL dataset")
@@ -31,9 +33,12 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_demo(args) -> int:
+    from dataclasses import replace
+
     from .demo import DemoRecipe, build_demo
 
-    report = build_demo(args.out, args.work, DemoRecipe.smoke() if args.smoke else DemoRecipe())
+    recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe()
+    report = build_demo(args.out, args.work, replace(recipe, use_references=not args.no_references))
     print(f"wrote {args.out} in {report['seconds']:.0f} s")
     return 0
 

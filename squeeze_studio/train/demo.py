@@ -34,6 +34,7 @@ class DemoRecipe:
     width_heads: int = 4  # transformer width = heads x 32
     transformer_layers: int = 4
     subject_weight: float = 4.0
+    use_references: bool = True  # False: the "MLLM only" control, same recipe without reference tokens
     seed: int = 0
 
     @classmethod
@@ -141,9 +142,11 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
         train_stage(pipe, examples, StageConfig("align", recipe.align_steps, **common), work / "stage1",
                     recipe.size, on_log=_log)
         pipe.save_pretrained(after_align)
-    summary = train_stage(pipe, examples, StageConfig("identity", recipe.identity_steps, use_references=True,
-                                                      null_dropout=0.1, **common),
-                          work / "stage2", recipe.size, on_log=_log)
+    stage2 = "stage2" if recipe.use_references else "stage2-mllm-only"  # shares data, VAE and stage 1
+    summary = train_stage(pipe, examples, StageConfig("identity", recipe.identity_steps,
+                                                      use_references=recipe.use_references, null_dropout=0.1,
+                                                      **common),
+                          work / stage2, recipe.size, on_log=_log)
     from PIL import Image
 
     samples = [Image.open(r["output_image"]).convert("RGB") for r in val[:32]]
