@@ -1,4 +1,4 @@
-"""``squeeze``: the headless command line (``generate``, ``synth``, ``train``).
+"""``squeeze``: the headless command line (``generate``, ``synth``, ``train``, ``eval``).
 
 Bad input exits with status 2 and one line ``error: ...`` on stderr, never a traceback. Cheap checks
 (arguments, model folder, reference images) run before torch is imported.
@@ -42,11 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     gen.set_defaults(func=run_generate)
 
+    from .eval.cli import add_eval_parser
     from .synth.cli import add_synth_parser
     from .train.cli import add_train_parser
 
     add_synth_parser(commands)
     add_train_parser(commands)
+    add_eval_parser(commands)
     return parser
 
 

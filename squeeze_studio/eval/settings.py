@@ -1,0 +1,70 @@
+"""Stage settings an evaluation runs: one (tau1, tau2) pair each, with a readable name.
+
+Plain Python (the CLI parses ``--taus`` before torch is imported).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..request import DEFAULT_TAU1, DEFAULT_TAU2
+
+
+@dataclass(frozen=True)
+class StageSetting:
+    """One point of the stage balance: steps with t > tau1 see the MLLM only, t < tau2 are VAE-focused."""
+
+    tau1: float
+    tau2: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.tau2 <= self.tau1 <= 1.0:
+            raise ValueError(f"stage thresholds need 0 <= tau2 <= tau1 <= 1 (got {self.tau1:g},{self.tau2:g})")
+
+    @property
+    def name(self) -> str:
+        """The key in the JSON report, e.g. ``"0.95/0.85"``."""
+        return f"{self.tau1:g}/{self.tau2:g}"
+
+    @property
+    def label(self) -> str:
+        """What the figure and the table call it."""
+        special = {(0.0, 0.0): "MLLM only", (1.0, 0.0): "MLLM+VAE every step",
+                   (DEFAULT_TAU1, DEFAULT_TAU2): "paper default"}
+        extra = special.get((self.tau1, self.tau2))
+        return f"{self.name} ({extra})" if extra else self.name
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "label": self.label, "tau1": self.tau1, "tau2": self.tau2}
+
+
+DEFAULT_SETTING = StageSetting(DEFAULT_TAU1, DEFAULT_TAU2)
+
+# The trade-off grid: from "MLLM only throughout" through the paper's default to "MLLM + VAE at every step".
+SWEEP = (
+    StageSetting(0.0, 0.0),
+    StageSetting(1.0, 0.0),
+    StageSetting(0.97, 0.90),
+    StageSetting(0.95, 0.85),
+    StageSetting(0.85, 0.70),
+    StageSetting(0.7, 0.5),
+)
+
+
+def parse_taus(text: str) -> StageSetting:
+    """``"0.95,0.85"`` -> ``StageSetting(0.95, 0.85)``; a one-line ``ValueError`` otherwise."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 2:
+        raise ValueError(f"--taus wants two numbers 'tau1,tau2' (got {text!r})")
+    try:
+        tau1, tau2 = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--taus wants two numbers 'tau1,tau2' (got {text!r})") from None
+    return StageSetting(tau1, tau2)
+
+
+def unique_settings(settings) -> list[StageSetting]:
+    """``settings`` in order, each once."""
+    seen: dict[str, StageSetting] = {}
+    for s in settings:
+        seen.setdefault(s.name, s)
+    return list(seen.values())
