@@ -39,6 +39,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dino", default=None, metavar="PATH", help="local ViT/Dinov2 model folder: the DINO metric")
     p.add_argument("--clip", default=None, metavar="PATH", help="local CLIPModel folder: CLIP-I and CLIP-T")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--grid", metavar="GRID.png", default=None,
+                   help="save reference | target | output rows for the first 12 examples")
     p.set_defaults(func=run_eval)
     return p
 
@@ -87,12 +89,14 @@ def run_eval(args) -> int:
 
     report = evaluate(args.data, args.model, settings, limit=args.limit, steps=args.steps, cfg=args.cfg,
                       seed=args.seed, size=args.size, device=args.device, dino=args.dino, clip=args.clip,
-                      progress=not args.quiet)
+                      progress=not args.quiet, grid=args.grid)
     path = write_json(report, args.json)
     print(markdown_table(report))
     if args.figure:
         from .figures import plot_tradeoff
 
         print(f"wrote {plot_tradeoff(report, args.figure)}", file=sys.stderr)
+    if args.grid:
+        print(f"wrote {args.grid}", file=sys.stderr)
     print(f"wrote {path}", file=sys.stderr)
     return 0

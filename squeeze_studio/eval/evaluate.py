@@ -18,6 +18,7 @@ from tqdm import tqdm
 from . import dreambench, synth_metrics
 from .baselines import BASELINES
 from .data import EvalExample, load_examples
+from .grid import save_grid
 from .runner import Runner, as_array
 from .settings import StageSetting, unique_settings
 
@@ -38,6 +39,8 @@ def evaluate(
     dino: str | os.PathLike | None = None,
     clip: str | os.PathLike | None = None,
     progress: bool = True,
+    grid: str | os.PathLike | None = None,
+    grid_rows: int = 12,
 ) -> dict:
     """Evaluate ``model`` on the dataset at ``data`` at each stage setting; returns the report (see
     ``report.py`` for how it is written). Bad input raises a one-line ``ValueError`` before generating."""
@@ -54,7 +57,7 @@ def evaluate(
     seconds: dict[str, list[float]] = defaultdict(list)
     encode_seconds: list[float] = []
     stages: dict[str, str] = {}
-    records = []
+    records, grid_cells = [], []
     bar = tqdm(total=len(examples) * len(settings), desc="eval", unit="img", file=sys.stderr, disable=not progress)
     with bar:
         for ex in examples:
@@ -73,6 +76,10 @@ def evaluate(
             for name, make in BASELINES.items():
                 outputs[name] = make(references, target_image)
             records.append(_score_example(ex, references, target, outputs, scorer, synth_scores, db_scores))
+            if grid is not None and len(grid_cells) < grid_rows:
+                grid_cells.append([references[0], target_image] + [outputs[s.name] for s in settings])
+    if grid is not None:
+        save_grid(grid_cells, ["reference 1", "target"] + [s.label for s in settings], grid)
 
     def block(name: str) -> dict:
         return {

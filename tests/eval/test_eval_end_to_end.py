@@ -40,7 +40,8 @@ def _strict_json(path):
 def run(eval_model, synth_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval-out")
     rc, stdout = _run(["--data", synth_data, "--model", eval_model, "--json", out / "report.json", "--limit", 3,
-                       "--steps", 2, *SETTINGS, "--figure", out / "fig.png", "--device", "cpu", "--quiet"])
+                       "--steps", 2, *SETTINGS, "--figure", out / "fig.png", "--device", "cpu", "--quiet",
+                       "--grid", out / "grid.png"])
     assert rc == 0
     return _strict_json(out / "report.json"), stdout, out
 
@@ -92,6 +93,16 @@ def test_markdown_table_and_figure(run):
     assert len(lines) == 2 + 2 + 2  # header, rule, two settings, two baselines
     assert "copy-paste" in lines[0] and "paper default" in stdout and "baseline: copy_reference" in stdout
     assert (out / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_grid_has_a_row_per_example_and_a_column_per_setting(run):
+    from PIL import Image
+
+    from squeeze_studio.eval.grid import CELL
+
+    _, _, out = run
+    with Image.open(out / "grid.png") as grid:
+        assert grid.size == ((2 + 2) * CELL, 16 + 3 * CELL)  # reference, target, two settings; 3 examples
 
 
 def test_reproducible_and_dreambench_path(run, eval_model, synth_data, tiny_dino, tiny_clip):
