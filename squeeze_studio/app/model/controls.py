@@ -1,0 +1,101 @@
+"""The generation controls the user edits: every ``GenerationRequest`` field except the references.
+
+One ``changed(name)`` signal per edit lets the widgets, the autosave and the session all follow the
+same object without knowing about each other.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ...request import GenerationRequest
+
+MAX_SEED = 2**31 - 1
+
+# Fields the controls own, with the type each value is coerced to (JSON and spin boxes disagree on types).
+FIELDS: dict[str, type] = {
+    "instruction": str,
+    "negative_prompt": str,
+    "tau1": float,
+    "tau2": float,
+    "guidance_scale": float,
+    "num_inference_steps": int,
+    "seed": int,
+    "width": int,
+    "height": int,
+    "batch_count": int,
+    "model": str,
+}
+
+
+class Controls(QObject):
+    changed = Signal(str)  # the field name; "" after a bulk update
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        defaults = GenerationRequest(instruction="")
+        self._values: dict[str, Any] = {name: getattr(defaults, name) for name in FIELDS}
+        self._values["width"] = self._values["width"] or 0  # 0 = the model's native size
+        self._values["height"] = self._values["height"] or 0
+        self.seed_locked = False  # unlocked: every Generate draws a fresh seed and shows it
+
+    def get(self, name: str) -> Any:
+        return self._values[name]
+
+    def set(self, name: str, value: Any) -> None:
+        value = FIELDS[name](value if value is not None else 0)
+        if name == "tau1":
+            value = min(max(value, 0.0), 1.0)
+        if name == "tau2":
+            value = min(max(value, 0.0), 1.0)
+        if self._values[name] == value:
+            return
+        self._values[name] = value
+        self.changed.emit(name)
+        # Keep tau2 <= tau1: moving one handle past the other pushes it along.
+        if name == "tau1" and self._values["tau2"] > value:
+            self.set("tau2", value)
+        if name == "tau2" and self._values["tau1"] < value:
+            self.set("tau1", value)
+
+    def set_seed_locked(self, locked: bool) -> None:
+        if locked != self.seed_locked:
+            self.seed_locked = locked
+            self.changed.emit("seed_locked")
+
+    def next_seed(self) -> int:
+        """The seed for the next run: the shown one if locked, a fresh random one (then shown) if not."""
+        if not self.seed_locked:
+            self.set("seed", random.randint(0, MAX_SEED))
+        return self._values["seed"]
+
+    def to_request(self, references: list[str]) -> GenerationRequest:
+        values = dict(self._values)
+        values["width"] = values["width"] or None
+        values["height"] = values["height"] or None
+        return GenerationRequest(references=list(references), **values)
+
+    def apply_request(self, request: GenerationRequest, *, lock_seed: bool = True) -> None:
+        """Take every control from ``request`` (a restored recipe); lock the seed so it reproduces."""
+        for name in FIELDS:
+            value = getattr(request, name)
+            self._values[name] = FIELDS[name](value if value is not None else 0)
+        self.seed_locked = lock_seed or self.seed_locked
+        self.changed.emit("")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._values, "seed_locked": self.seed_locked}
+
+    def load_dict(self, data: dict[str, Any]) -> None:
+        for name, kind in FIELDS.items():
+            if name in data and data[name] is not None:
+                try:
+                    self._values[name] = kind(data[name])
+                except (TypeError, ValueError):
+                    pass  # one bad field in an old session must not cost the others
+        if self._values["tau2"] > self._values["tau1"]:
+            self._values["tau2"] = self._values["tau1"]
+        self.seed_locked = bool(data.get("seed_locked", self.seed_locked))
+        self.changed.emit("")

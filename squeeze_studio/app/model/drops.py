@@ -1,0 +1,56 @@
+"""What a drop (or paste) of files means, decided off the GUI thread and applied on it.
+
+Rules: a single generated PNG (one carrying a recipe) restores its settings; folders contribute the
+images directly inside them; anything that is not an image is refused with a short message and
+changes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...request import GenerationRequest
+from ..images import images_in_folder, is_image_file
+
+
+@dataclass
+class DropPlan:
+    recipe_path: str | None = None
+    recipe: GenerationRequest | None = None
+    images: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)      # names of files that are not images
+    empty_folders: list[str] = field(default_factory=list)
+
+    def message(self) -> str:
+        """One line for the status bar; empty when everything dropped was used."""
+        parts = []
+        if self.refused:
+            names = ", ".join(self.refused[:3]) + (" …" if len(self.refused) > 3 else "")
+            parts.append(f"Not an image: {names}")
+        if self.empty_folders:
+            parts.append("No images in " + ", ".join(self.empty_folders[:3]))
+        return "; ".join(parts)
+
+
+def plan_drop(paths: list[str]) -> DropPlan:
+    """Classify dropped paths. Blocking (reads file headers, lists folders): call through ``run_io``."""
+    from ...recipe import read_recipe  # PIL: imported on first drop, not at start-up
+
+    plan = DropPlan()
+    files = [Path(p) for p in paths]
+    if len(files) == 1 and files[0].is_file() and files[0].suffix.lower() == ".png":
+        recipe = read_recipe(files[0])
+        if recipe is not None:
+            plan.recipe_path, plan.recipe = str(files[0]), recipe
+            return plan
+    for path in files:
+        if path.is_dir():
+            found = images_in_folder(path)
+            plan.images.extend(found)
+            if not found:
+                plan.empty_folders.append(path.name or str(path))
+        elif is_image_file(path):
+            plan.images.append(str(path))
+        else:
+            plan.refused.append(path.name or str(path))
+    return plan

@@ -1,0 +1,1 @@
+"""Widgets only. Each binds to the model objects' signals; none reaches into another widget."""

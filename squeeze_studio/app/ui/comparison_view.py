@@ -1,0 +1,163 @@
+"""The comparison view: results side by side (zoom and pan in step), an A/B split, or a sweep grid."""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..background_io import run_io
+from ..model.comparison import GRID, SIDE_BY_SIDE, SPLIT, Comparison
+from .image_view import ImageView, ViewSync
+from .split_view import SplitView
+
+MODES = ((SIDE_BY_SIDE, "Side by side", "All compared results in one row; zoom and pan move together."),
+         (SPLIT, "A/B split", "The first two results over each other with a slider between them."),
+         (GRID, "Grid", "The results in rows and columns; a stage sweep fills one cell per setting."))
+
+
+class CompareCell(QWidget):
+    """One labelled image of the comparison."""
+
+    def __init__(self, label: str, parent=None):
+        super().__init__(parent)
+        self.caption = QLabel(label)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setWordWrap(True)
+        self.view = ImageView()
+        self.waiting = QLabel("waiting…")
+        self.waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.waiting.setEnabled(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.waiting, 1)
+        self.view.hide()
+
+    def set_image(self, image: QImage) -> None:
+        if image.isNull():
+            self.waiting.setText("could not read the image")
+            return
+        self.waiting.hide()
+        self.view.show()
+        self.view.set_image(image)
+
+
+class ComparisonView(QWidget):
+    def __init__(self, comparison: Comparison, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._comparison = comparison
+        self._sync = ViewSync()
+        self.cells: list[CompareCell] = []
+
+        bar = QHBoxLayout()
+        self.mode_buttons = QButtonGroup(self)
+        for mode, text, tip in MODES:
+            button = QPushButton(text, checkable=True)
+            button.setToolTip(tip)
+            button.setProperty("mode", mode)
+            self.mode_buttons.addButton(button)
+            bar.addWidget(button)
+        self.mode_buttons.buttonClicked.connect(lambda button: comparison.set_mode(button.property("mode")))
+        bar.addStretch(1)
+
+        self.empty = QLabel("Select two or more results in the history (Ctrl+click) and press "
+                            "“Side by side” or “A/B split”, or press “Sweep stages” to compare tau settings.")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.grid_host = QWidget()
+        self.grid = QGridLayout(self.grid_host)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.split_view = SplitView()
+        self.split_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=1000, value=500)
+        self.split_slider.setToolTip("Where the A/B split line sits: left shows more of B, right more of A.")
+        self.split_slider.valueChanged.connect(lambda v: self.split_view.set_split(v / 1000))
+        self.split_view.split_changed.connect(lambda f: self.split_slider.setValue(round(f * 1000)))
+        split_host = QWidget()
+        split_layout = QVBoxLayout(split_host)
+        split_layout.setContentsMargins(0, 0, 0, 0)
+        split_layout.addWidget(self.split_view, 1)
+        split_layout.addWidget(self.split_slider)
+
+        self.stack = QStackedWidget()
+        for page in (self.empty, self.grid_host, split_host):
+            self.stack.addWidget(page)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.stack, 1)
+
+        comparison.changed.connect(self._rebuild)
+        comparison.cell_filled.connect(self._fill)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        comparison = self._comparison
+        for button in self.mode_buttons.buttons():
+            button.setChecked(button.property("mode") == comparison.mode)
+            button.setEnabled(len(comparison.items) >= (2 if button.property("mode") == SPLIT else 1))
+        for cell in self.cells:
+            self.grid.removeWidget(cell)
+            cell.deleteLater()
+        self.cells, self._sync = [], ViewSync()
+        if not comparison.items:
+            self.stack.setCurrentWidget(self.empty)
+            return
+        if comparison.mode == SPLIT:
+            self.stack.setCurrentIndex(2)
+            self._load_split()
+            return
+        self.stack.setCurrentWidget(self.grid_host)
+        count = len(comparison.items)
+        if comparison.mode == SIDE_BY_SIDE:
+            columns = count
+        elif comparison.columns and count > comparison.columns:  # a sweep with seeds: a row per seed
+            columns = comparison.columns
+        else:
+            columns = math.ceil(math.sqrt(count))  # near-square cells use the space best
+        for index, item in enumerate(comparison.items):
+            cell = CompareCell(item.label)
+            self._sync.add(cell.view)
+            self.cells.append(cell)
+            self.grid.addWidget(cell, index // columns, index % columns)
+            self._fill(index)
+
+    def _fill(self, index: int) -> None:
+        if self._comparison.mode == SPLIT:
+            if index < 2:
+                self._load_split()
+            return
+        if index >= len(self.cells):
+            return
+        item, cell = self._comparison.items[index], self.cells[index]
+        if item.image is not None:
+            cell.set_image(item.image)
+        elif item.path:
+            run_io(QImage, item.path, on_done=lambda image, c=cell: c.set_image(image) if c in self.cells else None)
+
+    def _load_split(self) -> None:
+        a, b = self._comparison.items[:2]
+        images = [a.image, b.image]
+
+        def show() -> None:
+            if all(image is not None for image in images):
+                self.split_view.set_images(images[0], images[1], f"A: {a.label}", f"B: {b.label}")
+
+        for slot, item in enumerate((a, b)):
+            if item.image is None and item.path:
+                def loaded(image, slot=slot):
+                    images[slot] = image
+                    show()
+                run_io(QImage, item.path, on_done=loaded)
+        show()

@@ -1,0 +1,35 @@
+"""Lets files be dropped anywhere in the window: a filter that takes file drags from any widget."""
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Signal
+
+
+def local_paths(mime) -> list[str]:
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+
+
+class FileDropFilter(QObject):
+    """Installed on widgets that take drops for their own reasons (text, views): file drags go to
+    ``files_dropped`` instead, so a generated PNG restores its settings wherever it lands."""
+
+    files_dropped = Signal(list)
+    image_dropped = Signal(object)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            mime = event.mimeData()
+            if mime.hasUrls() or mime.hasImage():
+                event.acceptProposedAction()
+                return True
+        elif kind == QEvent.Type.Drop:
+            mime = event.mimeData()
+            if mime.hasUrls():
+                event.acceptProposedAction()
+                self.files_dropped.emit(local_paths(mime))
+                return True
+            if mime.hasImage():
+                event.acceptProposedAction()
+                self.image_dropped.emit(mime.imageData())
+                return True
+        return False

@@ -1,0 +1,233 @@
+"""The one long-lived worker that owns the engine, living in its own ``QThread``.
+
+The engine is a plain generator with no Qt in it (``StepEvent`` per step, ``ImageResult`` per image);
+this worker turns those yields into signals, saves each result PNG with its recipe, and maps every
+failure to a one-line message. The GUI thread only ever talks to it through queued signals plus one
+thread-safe cancel flag, and never imports torch: the engine module is imported here, lazily, in
+the worker thread.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtGui import QImage
+
+from ..request import GenerationRequest
+from .images import pil_to_qimage, qimage_to_png_bytes, thumbnail
+
+if TYPE_CHECKING:
+    from ..events import ImageResult, StepEvent
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[str], Any]  # model folder ("" = built-in demo model) -> engine
+
+
+def default_engine_factory(model: str) -> Any:
+    """Load the real engine. Runs in the worker thread: this is where torch gets imported."""
+    from ..engine import Engine
+
+    if not model:
+        from ..models import default_model_path
+
+        path = default_model_path()
+        if path is None:
+            raise ValueError("no built-in demo model is installed; choose a model folder")
+        model = str(path)
+    return Engine(model)
+
+
+@dataclass
+class Job:
+    """One unit of work for the worker: a plain generation, or a sweep over ``variations``."""
+
+    request: GenerationRequest
+    variations: list[dict] = field(default_factory=list)  # non-empty = sweep
+    labels: list[str] = field(default_factory=list)       # one per variation, shown on its result
+
+    @property
+    def images(self) -> int:
+        return len(self.variations) if self.variations else self.request.batch_count
+
+
+@dataclass
+class SavedResult:
+    path: str
+    request: GenerationRequest
+    seconds: float
+    batch_index: int
+    image: QImage
+    thumbnail_png: bytes
+    label: str = ""  # for sweep cells: the settings that differ, e.g. "τ1 0.95 · τ2 0.85"
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+class EngineWorker(QObject):
+    model_loading = Signal(str)          # model folder ("" = demo)
+    model_ready = Signal(str, str)       # engine.model_name, engine.device_name
+    memory = Signal(str)                 # engine.memory_in_use()
+    progress = Signal(int, int, int, object)  # step, total, batch_index, preview QImage or None
+    finished = Signal(object)            # SavedResult: one image finished (a batch or sweep sends several)
+    job_ended = Signal(str)              # "done" or "cancelled", after the job's last image
+    failed = Signal(str)                 # one line, never a traceback
+
+    def __init__(self, results_dir: Path, engine_factory: EngineFactory, cancel_flag: threading.Event,
+                 previews: bool = True):
+        super().__init__()
+        self._results_dir = Path(results_dir)
+        self._factory = engine_factory
+        self._cancel = cancel_flag
+        self.previews = previews  # off: skip converting/sending previews (used by the benchmark)
+        self._engine: Any = None
+        self._engine_model: str | None = None
+
+    @property
+    def engine(self) -> Any:
+        """The loaded engine, for tests and benchmarks; only the worker thread may call into it."""
+        return self._engine
+
+    # --- slots, run in the worker thread --------------------------------------------------------
+    @Slot(str)
+    def load(self, model: str) -> None:
+        self._load_or_report(model)
+
+    @Slot(object)
+    def run(self, job: Job) -> None:
+        # Imported here, in the worker thread: they pull in PIL, which the window does not need to open.
+        from ..events import GenerationCancelled
+
+        engine = self._load_or_report(job.request.model)
+        if engine is None:
+            return
+        try:
+            if job.variations:
+                events = engine.sweep(job.request, job.variations, should_cancel=self._cancel.is_set)
+            else:
+                events = engine.generate(job.request, should_cancel=self._cancel.is_set)
+            self._consume(events, job)
+        except GenerationCancelled:
+            self.job_ended.emit("cancelled")
+        except Exception as error:  # noqa: BLE001 - shown as one line in the window, logged in full
+            log.exception("generation failed")
+            self.failed.emit(one_line(error))
+        else:
+            self.job_ended.emit("done")
+        finally:
+            self._report_memory()
+
+    def release(self) -> None:
+        """Drop the engine (and its tensors) before the thread ends."""
+        self._engine = None
+        self._engine_model = None
+
+    # --- internals ----------------------------------------------------------------------------
+    def _load_or_report(self, model: str) -> Any:
+        try:
+            return self._ensure_engine(model)
+        except Exception as error:  # noqa: BLE001
+            log.warning("model load failed: %s", error)
+            self.failed.emit(f"Could not load model: {one_line(error)}")
+            return None
+
+    def _ensure_engine(self, model: str) -> Any:
+        if self._engine is None or self._engine_model != model:
+            self.release()
+            self.model_loading.emit(model)
+            self._engine = self._factory(model)
+            self._engine_model = model
+            self.model_ready.emit(str(self._engine.model_name), str(self._engine.device_name))
+            self._report_memory()
+        return self._engine
+
+    def _consume(self, events: Iterator[StepEvent | ImageResult], job: Job) -> None:
+        from ..events import GenerationCancelled, ImageResult, StepEvent
+
+        try:
+            for event in events:
+                # The engine checks the flag too; checking here as well bounds a cancel to one step
+                # even for an engine that forgets to.
+                if self._cancel.is_set():
+                    raise GenerationCancelled()
+                if isinstance(event, StepEvent):
+                    preview = None
+                    if self.previews and event.preview is not None:
+                        preview = pil_to_qimage(event.preview)
+                    self.progress.emit(event.step, event.total, event.batch_index, preview)
+                elif isinstance(event, ImageResult):
+                    self.finished.emit(self._save(event, job))
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
+    def _save(self, event: ImageResult, job: Job) -> SavedResult:
+        from ..recipe import save_png
+
+        day = time.strftime("%Y-%m-%d")
+        name = f"{time.strftime('%H%M%S')}-seed{event.request.seed}-{uuid.uuid4().hex[:6]}.png"
+        path = save_png(event.image, self._results_dir / day / name, event.request)
+        image = pil_to_qimage(event.image)
+        label = job.labels[event.batch_index] if 0 <= event.batch_index < len(job.labels) else ""
+        return SavedResult(str(path), event.request, event.seconds, event.batch_index, image,
+                           qimage_to_png_bytes(thumbnail(image)), label)
+
+    def _report_memory(self) -> None:
+        if self._engine is not None:
+            try:
+                self.memory.emit(str(self._engine.memory_in_use()))
+            except Exception:  # noqa: BLE001 - memory display is best effort
+                pass
+
+
+class EngineClient(QObject):
+    """GUI-thread handle on the worker: owns the thread, submits jobs, cancels, shuts down cleanly."""
+
+    _load = Signal(str)
+    _run = Signal(object)
+
+    def __init__(self, results_dir: Path, engine_factory: EngineFactory | None = None, parent=None):
+        super().__init__(parent)
+        self.cancel_flag = threading.Event()
+        self.thread = QThread()
+        self.thread.setObjectName("squeeze-engine")
+        self.worker = EngineWorker(results_dir, engine_factory or default_engine_factory, self.cancel_flag)
+        self.worker.moveToThread(self.thread)
+        # Queued: the GUI thread only posts; the worker runs the slot in its own thread.
+        self._load.connect(self.worker.load)
+        self._run.connect(self.worker.run)
+        self.thread.start()
+        self._closed = False
+
+    def load(self, model: str) -> None:
+        if not self._closed:
+            self._load.emit(model)
+
+    def submit(self, job: Job) -> None:
+        if not self._closed:
+            self.cancel_flag.clear()  # cleared here, not in the worker, so an early Cancel is never lost
+            self._run.emit(job)
+
+    def cancel(self) -> None:
+        self.cancel_flag.set()
+
+    def shutdown(self) -> None:
+        """Cancel whatever runs, let the worker return to its event loop, and join the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self.cancel_flag.set()
+        self.thread.quit()
+        self.thread.wait()  # a generation stops within one step; a model load has to finish first
+        self.worker.release()
