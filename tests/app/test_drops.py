@@ -102,9 +102,12 @@ def test_pasting_files_from_the_clipboard(make_window, images):
     from .helpers import url_mime
 
     window = make_window()
-    QGuiApplication.clipboard().setMimeData(url_mime(images[:1]))
-    window.workspace.paste()
-    assert window.studio.subjects.references() == images[:1]
+    QGuiApplication.clipboard().setMimeData(url_mime(images[:1]))  # the clipboard now owns the mime data
+    try:
+        window.workspace.paste()
+        assert window.studio.subjects.references() == images[:1]
+    finally:
+        QGuiApplication.clipboard().clear()  # let Qt free it now, not during interpreter shutdown (segfault)
 
 
 def test_dropping_a_result_of_this_app_restores_what_made_it(make_window, qtbot, images):
