@@ -160,9 +160,9 @@ def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folde
         if done_steps % config.checkpoint_every == 0 and done_steps < config.steps:
             progress.save(accelerator, step=done_steps, seconds=seconds)
     transformer, connector = accelerator.unwrap_model(transformer), accelerator.unwrap_model(connector)
-    if config.lora_rank:
-        transformer.fuse_lora() if hasattr(transformer, "fuse_lora") else None
-        transformer.unload_lora() if hasattr(transformer, "unload_lora") else None
+    if config.lora_rank:  # bake the adapters into the weights: a plain model folder comes out
+        transformer.fuse_lora()
+        transformer.unload_lora()
     pipe.backbone.transformer = transformer
     transformer.eval(), connector.eval()
     transformer.requires_grad_(False), connector.requires_grad_(False)
