@@ -47,15 +47,24 @@ class QwenImageAdapter(BackboneAdapter):
         return self.image_processor.resize(image, height, width)
 
     @torch.no_grad()
+    def normalised_latents(self, images: list[Image.Image], height: int, width: int) -> torch.Tensor:
+        """Images resized to ``height`` x ``width`` -> normalised VAE latents (B, C, 1, h, w)."""
+        pixels = torch.stack([self.image_processor.preprocess(img, height, width)[0] for img in images])
+        return self._normalise(self.vae_encode(pixels))
+
+    def pack(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, C, 1, h, w) -> packed tokens (B, h/2 * w/2, C * 4)."""
+        batch, channels, _, rows, cols = latents.shape
+        return _pack(latents, batch, channels, rows, cols)
+
+    @torch.no_grad()
     def encode_references(self, images: list[Image.Image], max_area: int) -> ReferenceTokens:
         tokens, grids = [], []
         for image in images:
             width, height = calculate_dimensions(max_area, image.width / image.height)
-            pixels = self.image_processor.preprocess(image, height, width)
-            latents = self._normalise(self.vae_encode(pixels))
-            _, channels, _, rows, cols = latents.shape
-            tokens.append(_pack(latents, 1, channels, rows, cols))
-            grids.append((1, rows // 2, cols // 2))
+            latents = self.normalised_latents([image], height, width)
+            tokens.append(self.pack(latents))
+            grids.append((1, latents.shape[-2] // 2, latents.shape[-1] // 2))
         return ReferenceTokens(torch.cat(tokens, dim=1).to(self.transformer.dtype), grids)
 
     # -- denoising ----------------------------------------------------------------------------------
@@ -149,8 +158,7 @@ def fit_preview_projection(adapter: QwenImageAdapter, images: list[Image.Image] 
     vae = adapter.vae
     if images:
         size = grid * adapter.vae_scale_factor
-        pixels = torch.stack([adapter.image_processor.preprocess(img, size, size)[0] for img in images])
-        latents = adapter._normalise(adapter.vae_encode(pixels))
+        latents = adapter.normalised_latents(images, size, size)
     else:
         generator = torch.Generator().manual_seed(seed)
         latents = torch.randn(samples, adapter.latent_channels, 1, grid, grid, generator=generator)

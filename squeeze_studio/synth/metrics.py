@@ -288,24 +288,27 @@ def detect_orientation(
     image: np.ndarray, subject: Subject, style: str = "normal", mask: np.ndarray | None = None
 ) -> str | None:
     """The orientation whose rendering of ``subject`` best matches the largest copy in the image."""
-    background = estimate_background(image)
-    mask = foreground_mask(image, background) if mask is None else mask
-    if not mask.any():
-        return None
     variants = [{"orientation": o, "style": style} for o in ORIENTATIONS]
-    return ORIENTATIONS[_best_match(image, mask, subject, background, variants)]
+    best = _best_variant(image, subject, mask, variants)
+    return None if best is None else ORIENTATIONS[best]
 
 
 def detect_style(
     image: np.ndarray, subject: Subject, orientation: str = "upright", mask: np.ndarray | None = None
 ) -> str | None:
     """The style ("normal" / "outlined" / "pastel") that best matches the largest copy."""
+    variants = [{"orientation": orientation, "style": s} for s in STYLES]
+    best = _best_variant(image, subject, mask, variants)
+    return None if best is None else STYLES[best]
+
+
+def _best_variant(image: np.ndarray, subject: Subject, mask: np.ndarray | None, variants: list[dict]) -> int | None:
+    """Index of the best-matching variant for the largest copy; ``None`` when nothing is in the foreground."""
     background = estimate_background(image)
     mask = foreground_mask(image, background) if mask is None else mask
     if not mask.any():
         return None
-    variants = [{"orientation": orientation, "style": s} for s in STYLES]
-    return STYLES[_best_match(image, mask, subject, background, variants)]
+    return _best_match(image, mask, subject, background, variants)
 
 
 def read_attributes(image: np.ndarray, subject: Subject | None = None) -> dict:

@@ -10,8 +10,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..backbones.qwen_image import _pack
-
 
 @dataclass
 class EncodedExample:
@@ -30,13 +28,9 @@ def _load(path) -> Image.Image:
         return image.convert("RGB")
 
 
-@torch.no_grad()
 def packed_latents(adapter, images: list[Image.Image], size: int) -> list[torch.Tensor]:
     """Normalised packed latents (N, C*4) per image, each resized to ``size`` x ``size``."""
-    pixels = torch.stack([adapter.image_processor.preprocess(img, size, size)[0] for img in images])
-    latents = adapter._normalise(adapter.vae_encode(pixels))
-    _, channels, _, rows, cols = latents.shape
-    return list(_pack(latents, len(images), channels, rows, cols).float().cpu())
+    return list(adapter.pack(adapter.normalised_latents(images, size, size)).float().cpu())
 
 
 def subject_weights(mask_path, size: int, token: int) -> torch.Tensor:
