@@ -11,7 +11,13 @@ How DLA fuses its two LAPs is not published; ``fusion`` chooses:
 - ``concat``: the text tokens' outputs, then the image tokens' outputs, as one sequence.
 
 With ``identity_init`` (and ``out_dim == hidden_size``) the output equals the last layer's hidden states
-exactly, whatever the mode: an untrained connector reproduces the base model.
+exactly, whatever the mode: an untrained connector reproduces the base model. Without it, the pools start
+as the plain average of the layers, for a model trained from scratch.
+
+``normalize_layers`` puts a LayerNorm in front of the pools, so every layer arrives on one scale. The raw
+stack of an MLLM is far from that (a random tiny Qwen2.5-VL: embeddings of norm 0.16, final normed layer
+of norm 8, whose tokens share two thirds of their norm), and without it the early layers, which keep
+each token's identity best, are invisible to a freshly initialised pool.
 """
 from __future__ import annotations
 
@@ -44,6 +50,7 @@ class LayerConnector(ModelMixin, ConfigMixin):
         mlp_ratio: float = 2.0,
         fusion: str = "interleave",
         identity_init: bool = True,
+        normalize_layers: bool = False,
     ):
         super().__init__()
         if mode not in CONNECTOR_MODES:
@@ -53,12 +60,19 @@ class LayerConnector(ModelMixin, ConfigMixin):
         out_dim = out_dim or hidden_size
         if identity_init and out_dim != hidden_size:
             raise ValueError("identity_init needs out_dim == hidden_size")
+        if identity_init and normalize_layers:
+            raise ValueError("identity_init reproduces the raw last layer; normalize_layers would change it")
+        self.layer_norm = nn.LayerNorm(hidden_size) if normalize_layers else None
         lap_args = (num_layers, hidden_size, num_blocks, num_heads, mlp_ratio)
         self.text_lap = LayerwiseAttentionPooling(*lap_args) if mode != "last_layer" else None
         self.image_lap = LayerwiseAttentionPooling(*lap_args) if mode == "dla" else None
         self.proj = nn.Linear(hidden_size, out_dim)
         if identity_init:
             self.reset_to_identity()
+        else:
+            for lap in (self.text_lap, self.image_lap):
+                if lap is not None:
+                    lap.average_init()
 
     def reset_to_identity(self) -> None:
         for lap in (self.text_lap, self.image_lap):
@@ -70,6 +84,8 @@ class LayerConnector(ModelMixin, ConfigMixin):
     def forward(self, hidden_states: torch.Tensor, text_mask: torch.Tensor, image_mask: torch.Tensor):
         """Returns ``(context (B, T', out_dim), context_mask (B, T'))``; T' == T except for concat fusion."""
         hidden_states = hidden_states.to(self.dtype)
+        if self.layer_norm is not None:
+            hidden_states = self.layer_norm(hidden_states)
         valid = text_mask | image_mask
         if self.config.mode == "last_layer":
             pooled, mask = hidden_states[:, -1], valid

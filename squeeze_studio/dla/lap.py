@@ -50,10 +50,17 @@ class LayerwiseAttentionPooling(nn.Module):
 
     def identity_init(self) -> None:
         """Output == the last layer's state: identity blocks and a one-hot collapse on the last layer."""
+        self._collapse_init(torch.nn.functional.one_hot(torch.tensor(self.collapse.in_features - 1),
+                                                        self.collapse.in_features).float())
+
+    def average_init(self) -> None:
+        """Output == the mean of the layers' states: identity blocks and a uniform collapse."""
+        self._collapse_init(torch.full((self.collapse.in_features,), 1.0 / self.collapse.in_features))
+
+    def _collapse_init(self, weights: torch.Tensor) -> None:
         nn.init.zeros_(self.layer_embedding)
         for block in self.blocks:
             block.identity_init()
-        nn.init.zeros_(self.collapse.weight)
         nn.init.zeros_(self.collapse.bias)
         with torch.no_grad():
-            self.collapse.weight[0, -1] = 1.0
+            self.collapse.weight.copy_(weights[None])

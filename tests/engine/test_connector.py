@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from squeeze_studio.dla import CONNECTOR_MODES, LayerConnector
+from squeeze_studio.dla.lap import LayerwiseAttentionPooling
 
 LAYERS, HIDDEN, TOKENS = 5, 32, 12
 
@@ -83,7 +84,7 @@ def test_save_and_load_round_trip(tmp_path, stack):
     assert torch.equal(loaded(hidden, text_mask, image_mask)[0], connector(hidden, text_mask, image_mask)[0])
 
 
-@pytest.mark.parametrize("kwargs", [{"mode": "mean"}, {"fusion": "sum"}, {"out_dim": 16}])
+@pytest.mark.parametrize("kwargs", [{"mode": "mean"}, {"fusion": "sum"}, {"out_dim": 16}, {"normalize_layers": True}])
 def test_bad_configs_are_refused(kwargs):
     with pytest.raises(ValueError):
         LayerConnector(**{"mode": "dla", "num_layers": LAYERS, "hidden_size": HIDDEN, "num_heads": 2, **kwargs})
@@ -93,3 +94,25 @@ def test_out_dim_can_differ_without_identity_init(stack):
     hidden, text_mask, image_mask = stack
     out, _ = make("dla", out_dim=48, identity_init=False)(hidden, text_mask, image_mask)
     assert out.shape == (2, TOKENS, 48)
+
+
+def test_without_identity_init_the_pools_start_as_the_layer_average(stack):
+    hidden, _, _ = stack
+    lap = LayerwiseAttentionPooling(LAYERS, HIDDEN, num_heads=2)
+    lap.average_init()
+    stacks = hidden.permute(0, 2, 1, 3).reshape(-1, LAYERS, HIDDEN)
+    torch.testing.assert_close(lap(stacks), stacks.mean(1))
+    connector = make("dla", identity_init=False)
+    assert torch.allclose(connector.text_lap.collapse.weight, torch.full((1, LAYERS), 1.0 / LAYERS))
+
+
+@pytest.mark.parametrize("mode", CONNECTOR_MODES)
+def test_normalized_layers_make_every_layer_count_whatever_its_scale(mode, stack):
+    """Raw MLLM layers differ in norm by orders of magnitude; with normalize_layers the scale is gone."""
+    hidden, text_mask, image_mask = stack
+    connector = make(mode, identity_init=False, normalize_layers=True)
+    scales = torch.logspace(-0.3, 1.7, LAYERS)[None, :, None, None]  # 0.5 to 50
+    out, _ = connector(hidden, text_mask, image_mask)
+    rescaled, _ = connector(hidden * scales, text_mask, image_mask)
+    valid = text_mask | image_mask
+    torch.testing.assert_close(rescaled[valid], out[valid], atol=1e-4, rtol=1e-4)
