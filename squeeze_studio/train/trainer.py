@@ -108,12 +108,11 @@ def _add_lora(transformer, rank: int) -> None:
 def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folder, size: int,
                 on_log: Callable[[dict], None] | None = None) -> dict:
     """Train ``pipe.connector`` and ``pipe.transformer`` (or LoRA on it) for ``config.steps`` steps,
-    checkpointing to ``folder`` and resuming from it. Returns the stage's summary."""
+    checkpointing to ``folder`` and resuming from it; a finished stage loads its final weights and trains
+    nothing. Returns the stage's summary."""
     from accelerate import Accelerator
 
     progress = StageProgress(folder)
-    if progress.done:
-        return progress.data
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     transformer, connector = pipe.transformer, pipe.connector
     if config.lora_rank:
@@ -159,6 +158,8 @@ def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folde
                 on_log(record)
         if done_steps % config.checkpoint_every == 0 and done_steps < config.steps:
             progress.save(accelerator, step=done_steps, seconds=seconds)
+    if not progress.done:  # the final state too: a rerun (or the next stage's resume) starts from these weights
+        progress.save(accelerator, step=config.steps, seconds=seconds_before + time.perf_counter() - began, done=True)
     transformer, connector = accelerator.unwrap_model(transformer), accelerator.unwrap_model(connector)
     if config.lora_rank:  # bake the adapters into the weights: a plain model folder comes out
         transformer.fuse_lora()
@@ -166,5 +167,4 @@ def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folde
     pipe.backbone.transformer = transformer
     transformer.eval(), connector.eval()
     transformer.requires_grad_(False), connector.requires_grad_(False)
-    progress.update(step=config.steps, seconds=seconds_before + time.perf_counter() - began, done=True)
     return progress.data

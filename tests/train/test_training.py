@@ -67,6 +67,18 @@ def test_an_interrupted_stage_resumes_from_its_checkpoint(records, tmp_path):
     assert resumed_steps == [6, 8, 10, 12]  # continued after the step-4 checkpoint, not from 0
 
 
+def test_a_finished_stage_reruns_to_its_trained_weights(records, tmp_path):
+    pipe = fresh_pipeline()
+    examples = encode_records(pipe, records, 64)
+    config = StageConfig("align", steps=3, batch_size=2, warmup_steps=1, log_every=1)
+    train_stage(pipe, examples, config, tmp_path, 64)
+    rerun, steps = fresh_pipeline(), []
+    train_stage(rerun, examples, config, tmp_path, 64, on_log=lambda r: steps.append(r["step"]))
+    assert steps == []  # nothing trained again
+    for name, weight in pipe.transformer.state_dict().items():
+        assert torch.equal(rerun.transformer.state_dict()[name], weight), name
+
+
 def test_lora_trains_adapters_and_fuses_them(records, tmp_path):
     pipe = fresh_pipeline()
     examples = encode_records(pipe, records, 64)
@@ -81,12 +93,17 @@ def test_lora_trains_adapters_and_fuses_them(records, tmp_path):
     assert torch.equal(after["proj_out.weight"], before["proj_out.weight"])  # outside LoRA's targets
 
 
-def test_demo_recipe_smoke_run_writes_a_loadable_model(tmp_path):
+@pytest.mark.parametrize("pairs_first_steps", [0, 2])
+def test_demo_recipe_smoke_run_writes_a_loadable_model(tmp_path, pairs_first_steps):
+    from dataclasses import replace
+
     from squeeze_studio import SqueezePipeline
     from squeeze_studio.train.demo import DemoRecipe, build_demo
 
-    report = build_demo(tmp_path / "model", tmp_path / "work", DemoRecipe.smoke())
+    recipe = replace(DemoRecipe.smoke(), pairs_first_steps=pairs_first_steps)
+    report = build_demo(tmp_path / "model", tmp_path / "work", recipe)
     assert report["recipe"]["identity_steps"] == DemoRecipe.smoke().identity_steps
+    assert (tmp_path / "work" / "stage2-pairs").is_dir() == bool(pairs_first_steps)
     pipe = SqueezePipeline.from_pretrained(tmp_path / "model", local_files_only=True)
     assert pipe.preview_projection is not None and pipe.config.default_size == 64
     assert type(pipe.vae).__name__ == "AutoencoderKL"
