@@ -14,6 +14,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     demo.add_argument("--smoke", action="store_true", help="a few steps of every stage (a quick check)")
     demo.add_argument("--no-references", action="store_true",
                       help='the "MLLM only" control: stage 2 without reference VAE tokens (reuses data, VAE, stage 1)')
+    demo.add_argument("--pairs-first", type=int, default=0, metavar="STEPS",
+                      help="curriculum: the first STEPS of stage 2 on identity pairs only (measured: no gain)")
     demo.set_defaults(func=run_demo)
 
     stage = commands.add_parser("stage", help="stage 1 (align) or 2 (identity) on a JSONL dataset")
@@ -38,7 +40,8 @@ def run_demo(args) -> int:
     from .demo import DemoRecipe, build_demo
 
     recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe()
-    report = build_demo(args.out, args.work, replace(recipe, use_references=not args.no_references))
+    report = build_demo(args.out, args.work, replace(recipe, use_references=not args.no_references,
+                                                       pairs_first_steps=args.pairs_first))
     print(f"wrote {args.out} in {report['seconds']:.0f} s")
     return 0
 

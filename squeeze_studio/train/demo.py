@@ -26,8 +26,9 @@ class DemoRecipe:
     identity_share: float = 0.3  # targets that only move/re-background the reference: a reason to use it
     max_refs: int = 2
     vae_steps: int = 2000
-    align_steps: int = 1500
-    identity_steps: int = 7000
+    align_steps: int = 4000  # the instruction is read in stage 1: it needs the longer share
+    identity_steps: int = 5500
+    pairs_first_steps: int = 0  # of identity_steps: a curriculum that starts on identity pairs only
     batch_size: int = 32
     mllm_hidden: int = 64
     mllm_layers: int = 4
@@ -98,8 +99,10 @@ def _assemble(vae, train: list[dict], recipe: DemoRecipe):
         patch_size=2, in_channels=latent * 4, out_channels=latent, num_layers=recipe.transformer_layers,
         attention_head_dim=32, num_attention_heads=recipe.width_heads, joint_attention_dim=recipe.mllm_hidden,
         axes_dims_rope=(16, 8, 8))
+    # Trained from scratch: start from the normalised layers' average, not the raw last layer (see dla/connector)
     connector = LayerConnector(mode="dla", num_layers=recipe.mllm_layers + 1, hidden_size=recipe.mllm_hidden,
-                               num_heads=4 if recipe.mllm_hidden % 4 == 0 else 2)
+                               num_heads=4 if recipe.mllm_hidden % 4 == 0 else 2, identity_init=False,
+                               normalize_layers=True)
     pipe = SqueezePipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=mllm,
                            processor=build_processor(tokenizer), transformer=transformer, connector=connector,
                            condition_image_area=56 * 56, reference_image_area=recipe.size ** 2,
@@ -143,9 +146,15 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
                     recipe.size, on_log=_log)
         pipe.save_pretrained(after_align)
     stage2 = "stage2" if recipe.use_references else "stage2-mllm-only"  # shares data, VAE and stage 1
-    summary = train_stage(pipe, examples, StageConfig("identity", recipe.identity_steps,
-                                                      use_references=recipe.use_references, null_dropout=0.1,
-                                                      **common),
+    identity = dict(use_references=recipe.use_references, null_dropout=0.1, **common)
+    if recipe.pairs_first_steps:  # copying is the only way to get these targets right: learn it first
+        pairs = [e for e, r in zip(examples, train, strict=True) if r["meta"].get("variant") == "identity"]
+        if not pairs or not 0 < recipe.pairs_first_steps < recipe.identity_steps:
+            raise ValueError(f"pairs-first needs identity pairs and 0 < steps < {recipe.identity_steps}")
+        train_stage(pipe, pairs, StageConfig("identity-pairs", recipe.pairs_first_steps, **identity),
+                    work / f"{stage2}-pairs", recipe.size, on_log=_log)
+    summary = train_stage(pipe, examples,
+                          StageConfig("identity", recipe.identity_steps - recipe.pairs_first_steps, **identity),
                           work / stage2, recipe.size, on_log=_log)
     from PIL import Image
 
