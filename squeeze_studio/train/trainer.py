@@ -29,6 +29,7 @@ class StageConfig:
     negative_dropout: float = 0.1  # share of batches on the negative prompt (for guidance)
     null_dropout: float = 0.0  # share of batches on the null conditioning (VAE-focused steps)
     subject_weight: float = 0.0  # extra loss weight on tokens covered by the subject
+    stage_taus: tuple[float, float] | None = None  # timestep-aware: train each t as inference's stage plan runs it
     lora_rank: int = 0  # > 0: train LoRA adapters on a pretrained transformer instead of all weights
     checkpoint_every: int = 250
     warmup_steps: int = 200
@@ -68,7 +69,8 @@ class FlowMatchingStep:
         context, mask = self.connector(hidden, text, image)
         return Conditioning(context, mask)
 
-    def loss(self, examples, stream: str, with_references: bool, subject_weight: float, generator):
+    def loss(self, examples, stream: str, with_references: bool, subject_weight: float, generator,
+             stage_taus: tuple[float, float] | None = None):
         x0 = torch.stack([e.target for e in examples])
         t = torch.sigmoid(torch.randn(len(examples), generator=generator))  # logit-normal: mid noise levels
         uniform = torch.rand(len(examples), generator=generator) < 0.2
@@ -78,10 +80,30 @@ class FlowMatchingStep:
         refs = None
         if with_references:
             refs = ReferenceTokens(torch.stack([e.references for e in examples]), examples[0].grids)
-        velocity = self.pipe.backbone.predict(xt, t, self.conditioning(examples, stream), refs, self.size, self.size)
+        if stage_taus is None:
+            velocity = self.pipe.backbone.predict(xt, t, self.conditioning(examples, stream), refs, self.size,
+                                                  self.size)
+        else:
+            velocity = self._staged_velocity(examples, xt, t, stream, refs, stage_taus)
         error = (velocity.float() - (noise - x0)).pow(2).mean(-1)  # (B, N)
         weight = 1 + subject_weight * torch.stack([e.subject for e in examples])
         return (error * weight).sum() / weight.sum()
+
+    def _staged_velocity(self, examples, xt, t, stream: str, refs, stage_taus) -> torch.Tensor:
+        """Each example sees what inference gives its t (``stages.StagePlan``): no reference tokens above
+        tau1, the null instruction below tau2."""
+        tau1, tau2 = stage_taus
+        velocity = torch.empty_like(xt)
+        for rows, group_stream, group_refs in ((t > tau1, stream, None), ((t <= tau1) & (t >= tau2), stream, refs),
+                                               (t < tau2, "null", refs)):
+            index = rows.nonzero().flatten()
+            if len(index) == 0:
+                continue
+            group = [examples[i] for i in index.tolist()]
+            sub_refs = None if group_refs is None else ReferenceTokens(group_refs.tokens[index], group_refs.grids)
+            velocity[index] = self.pipe.backbone.predict(xt[index], t[index], self.conditioning(group, group_stream),
+                                                         sub_refs, self.size, self.size).to(velocity.dtype)
+        return velocity
 
 
 def learning_rate_at(peak: float, step: int, steps: int, warmup: int) -> float:
@@ -142,7 +164,7 @@ def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folde
         lr = learning_rate_at(config.learning_rate, step, config.steps, config.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = step_fn.loss(batch, stream, with_refs, config.subject_weight, generator)
+        loss = step_fn.loss(batch, stream, with_refs, config.subject_weight, generator, config.stage_taus)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(params, 1.0)

@@ -107,3 +107,21 @@ def test_demo_recipe_smoke_run_writes_a_loadable_model(tmp_path, pairs_first_ste
     pipe = SqueezePipeline.from_pretrained(tmp_path / "model", local_files_only=True)
     assert pipe.preview_projection is not None and pipe.config.default_size == 64
     assert type(pipe.vae).__name__ == "AutoencoderKL"
+
+
+def test_timestep_aware_loss_runs_each_noise_level_as_the_stage_plan_does(records):
+    from squeeze_studio.train.trainer import FlowMatchingStep
+
+    pipe = fresh_pipeline()
+    examples = encode_records(pipe, records, 64)[:4]
+    null = pipe.encoder.encode([" "], [[]])[0].hidden_states[0]
+    step = FlowMatchingStep(pipe, pipe.connector, pipe.transformer, null, 64)
+
+    def loss(with_references, stage_taus=None, stream="positive"):
+        with torch.no_grad():
+            return step.loss(examples, stream, with_references, 1.0, torch.Generator().manual_seed(0), stage_taus)
+
+    assert torch.allclose(loss(True, (1.0, 0.0)), loss(True), atol=1e-6)  # every t < 1: joint throughout
+    assert torch.allclose(loss(True, (0.0, 0.0)), loss(False), atol=1e-6)  # every t >= 0: MLLM only
+    assert torch.allclose(loss(True, (1.0, 1.0)), loss(True, stream="null"), atol=1e-6)  # VAE-focused
+    assert not torch.allclose(loss(True), loss(False))  # the reference tokens matter, so the checks can fail
