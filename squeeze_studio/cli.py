@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     gen.set_defaults(func=run_generate)
 
+    from .ablations.cli import add_ablate_parser
     from .eval.cli import add_eval_parser
     from .synth.cli import add_synth_parser
     from .train.cli import add_train_parser
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_synth_parser(commands)
     add_train_parser(commands)
     add_eval_parser(commands)
+    add_ablate_parser(commands)
     return parser
 
 

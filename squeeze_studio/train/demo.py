@@ -49,7 +49,8 @@ def _log(record: dict) -> None:
     print(json.dumps(record), flush=True)
 
 
-def _dataset(work: Path, split: str, count: int, recipe: DemoRecipe) -> list[dict]:
+def dataset(work: Path, split: str, count: int, recipe: DemoRecipe) -> list[dict]:
+    """``work/data/{split}``, rendered once."""
     from ..synth.dataset import load_jsonl, make_dataset
 
     folder = work / "data" / split
@@ -59,7 +60,8 @@ def _dataset(work: Path, split: str, count: int, recipe: DemoRecipe) -> list[dic
     return load_jsonl(folder)
 
 
-def _vae(work: Path, train: list[dict], val: list[dict], recipe: DemoRecipe):
+def train_vae_once(work: Path, train: list[dict], val: list[dict], recipe: DemoRecipe):
+    """Stage 0a under ``work/vae`` (resumable), or the VAE it already made."""
     from diffusers import AutoencoderKL
 
     from .vae import VaeConfig, build_vae, calibrate, images_and_masks, reconstruction_psnr, train_vae
@@ -80,8 +82,9 @@ def _vae(work: Path, train: list[dict], val: list[dict], recipe: DemoRecipe):
     return vae
 
 
-def _assemble(vae, train: list[dict], recipe: DemoRecipe):
-    """The untrained pipeline: frozen random MLLM, identity-initialised DLA, fresh transformer."""
+def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "dla"):
+    """The untrained pipeline: frozen random MLLM (tokenizer learned from ``train``), fresh connector and
+    transformer, seeded by the recipe."""
     from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
 
     from ..dla import LayerConnector
@@ -100,7 +103,7 @@ def _assemble(vae, train: list[dict], recipe: DemoRecipe):
         attention_head_dim=32, num_attention_heads=recipe.width_heads, joint_attention_dim=recipe.mllm_hidden,
         axes_dims_rope=(16, 8, 8))
     # Trained from scratch: start from the normalised layers' average, not the raw last layer (see dla/connector)
-    connector = LayerConnector(mode="dla", num_layers=recipe.mllm_layers + 1, hidden_size=recipe.mllm_hidden,
+    connector = LayerConnector(mode=connector_mode, num_layers=recipe.mllm_layers + 1, hidden_size=recipe.mllm_hidden,
                                num_heads=4 if recipe.mllm_hidden % 4 == 0 else 2, identity_init=False,
                                normalize_layers=True)
     pipe = SqueezePipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=mllm,
@@ -111,7 +114,8 @@ def _assemble(vae, train: list[dict], recipe: DemoRecipe):
     return pipe
 
 
-def _encoded(pipe, records, path: Path, size: int):
+def encoded(pipe, records, path: Path, size: int):
+    """The records' training encodings, cached at ``path``."""
     from .encode import encode_records
 
     if path.is_file():
@@ -131,15 +135,15 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
     work.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     torch.manual_seed(recipe.seed)
-    train = _dataset(work, "train", recipe.train_count, recipe)
-    val = _dataset(work, "val", recipe.val_count, recipe)
+    train = dataset(work, "train", recipe.train_count, recipe)
+    val = dataset(work, "val", recipe.val_count, recipe)
     after_align = work / "after_align"
     if (after_align / "model_index.json").is_file():
         pipe = SqueezePipeline.from_pretrained(after_align, local_files_only=True)
         pipe.set_progress_bar_config(disable=True)
     else:
-        pipe = _assemble(_vae(work, train, val, recipe), train, recipe)
-    examples = _encoded(pipe, train, work / "encoded_train.pt", recipe.size)
+        pipe = assemble(train_vae_once(work, train, val, recipe), train, recipe)
+    examples = encoded(pipe, train, work / "encoded_train.pt", recipe.size)
     common = dict(batch_size=recipe.batch_size, seed=recipe.seed, subject_weight=recipe.subject_weight)
     if not after_align.is_dir():
         train_stage(pipe, examples, StageConfig("align", recipe.align_steps, **common), work / "stage1",

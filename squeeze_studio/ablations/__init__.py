@@ -1,0 +1,1 @@
+"""The paper's ablations repeated on SynthSubjects: ``squeeze ablate --out docs/``."""

@@ -1,0 +1,50 @@
+"""``squeeze ablate``: train every variant at one budget, score it, write ``OUT/ablations.md``."""
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+
+def add_ablate_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("ablate", help="the paper's ablations on SynthSubjects -> OUT/ablations.md (resumable)")
+    p.add_argument("--out", default="docs", help="folder for ablations.md and its figures (default docs)")
+    p.add_argument("--work", default="work/ablate", help="data, checkpoints, models and scores; rerun to resume")
+    p.add_argument("--steps", type=int, default=None, help="training steps per variant (default 2400)")
+    p.add_argument("--eval-count", type=int, default=None, help="unseen test examples (default 128)")
+    p.add_argument("--smoke", action="store_true", help="a miniature budget end to end (a quick check)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_ablate)
+    return p
+
+
+def run_ablate(args) -> int:
+    from dataclasses import replace
+
+    from .variants import Budget
+
+    budget = Budget(steps=4, eval_count=3, grid_rows=2) if args.smoke else Budget()
+    if args.steps is not None or args.eval_count is not None:
+        budget = replace(budget, steps=args.steps or budget.steps, eval_count=args.eval_count or budget.eval_count)
+    if not Path(args.out).parent.resolve().is_dir():
+        raise ValueError(f"folder for --out not found: {Path(args.out).parent}")
+
+    import platform
+
+    import torch
+
+    from ..train.demo import DemoRecipe
+    from .document import write_document
+    from .run import Ablation
+
+    recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe()
+    results = Ablation(args.work, recipe, budget, progress=not args.quiet).run()
+    device = f"CUDA ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "CPU"
+    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, {device}"
+    command = " ".join(["squeeze", "ablate", "--out", shlex.quote(args.out), "--work", shlex.quote(args.work),
+                        *(["--smoke"] if args.smoke else []),
+                        *([f"--steps {args.steps}"] if args.steps is not None else []),
+                        *([f"--eval-count {args.eval_count}"] if args.eval_count is not None else [])])
+    path = write_document(results, args.out, budget, command, machine)
+    print(f"wrote {path}")
+    return 0

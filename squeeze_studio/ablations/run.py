@@ -1,0 +1,125 @@
+"""Running the ablations: every variant trained from the same data, VAE and frozen MLLM at one budget, then
+scored on the same unseen test subjects. Each step writes its result under ``work`` and is skipped when it
+is already there, so an interrupted run resumes where it stopped (training stages resume mid-way).
+
+    work/data, work/vae, work/encoded_train.pt   shared with ``squeeze train demo`` (same layout)
+    work/variants/{name}/stage1, stage2, model    one variant's checkpoints and model folder
+    work/eval/{name}.json, {name}-grid.png         its scores at VARIANT_SETTINGS (the DLA one: the tau grid)
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ..eval.evaluate import evaluate
+from ..eval.report import write_json
+from ..train.demo import DemoRecipe, assemble, dataset, encoded, train_vae_once
+from ..train.trainer import StageConfig, train_stage
+from .variants import DEFAULT, GUIDANCES, TAU_GRID, VARIANT_SETTINGS, VARIANTS, Budget, Variant
+
+TEST_SEED = 1
+
+
+def _log(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+class Ablation:
+    def __init__(self, work: str | Path, recipe: DemoRecipe, budget: Budget, variants=VARIANTS,
+                 on_log: Callable[[dict], None] = _log, progress: bool = True):
+        self.work, self.recipe, self.budget, self.variants = Path(work), recipe, budget, variants
+        self.on_log, self.progress = on_log, progress
+        self.work.mkdir(parents=True, exist_ok=True)
+        self._shared = None
+
+    # -- shared inputs ------------------------------------------------------------------------------------
+    def test_data(self) -> Path:
+        from ..synth.dataset import make_dataset
+
+        folder = self.work / "data" / "test"
+        if not (folder / "data.jsonl").is_file():
+            make_dataset(folder, self.budget.eval_count, seed=TEST_SEED, split="test", size=self.recipe.size,
+                         max_refs=self.recipe.max_refs)
+        return folder
+
+    def shared(self):
+        """(train records, VAE, natural examples, copy-rich examples), made once."""
+        if self._shared is None:
+            from ..synth.dataset import load_jsonl, make_dataset
+
+            train = dataset(self.work, "train", self.recipe.train_count, self.recipe)
+            val = dataset(self.work, "val", self.recipe.val_count, self.recipe)
+            vae = train_vae_once(self.work, train, val, self.recipe)
+            pipe = assemble(vae, train, self.recipe)  # the MLLM is the same for every variant
+            natural = encoded(pipe, train, self.work / "encoded_train.pt", self.recipe.size)
+            copy_folder = self.work / "data" / "train-copy"
+            if not (copy_folder / "data.jsonl").is_file():
+                make_dataset(copy_folder, self.recipe.train_count, seed=self.recipe.seed + 1, split="train",
+                             size=self.recipe.size, max_refs=self.recipe.max_refs, copy_variant=True)
+            copies = encoded(pipe, load_jsonl(copy_folder), self.work / "encoded_copy.pt", self.recipe.size)
+            self._shared = (train, vae, natural, copies)
+        return self._shared
+
+    # -- one variant --------------------------------------------------------------------------------------
+    def model_folder(self, variant: Variant) -> Path:
+        return self.work / "variants" / variant.name / "model"
+
+    def train(self, variant: Variant) -> Path:
+        out = self.model_folder(variant)
+        if (out / "model_index.json").is_file():
+            return out
+        train, vae, natural, copies = self.shared()
+        pipe = assemble(vae, train, self.recipe, connector_mode=variant.connector)
+        examples = natural + copies if variant.copy_rich else natural
+        folder, steps = out.parent, self.budget.steps
+        common = dict(batch_size=self.recipe.batch_size, seed=self.recipe.seed,
+                      subject_weight=self.recipe.subject_weight)
+        identity = dict(use_references=True, null_dropout=0.1, **common)
+        if variant.schedule == "two-stage":
+            train_stage(pipe, examples, StageConfig("align", self.budget.align_steps, **common), folder / "stage1",
+                        self.recipe.size, on_log=self.on_log)
+            steps -= self.budget.align_steps
+        elif variant.schedule == "single-stage-aware":
+            identity["stage_taus"] = (DEFAULT.tau1, DEFAULT.tau2)
+        train_stage(pipe, examples, StageConfig("identity", steps, **identity), folder / "stage2",
+                    self.recipe.size, on_log=self.on_log)
+        pipe.save_pretrained(out)
+        return out
+
+    def evaluate(self, variant: Variant) -> dict:
+        """{"reports": {guidance: eval report}, "seconds": {"train", "eval"}}; the first variant (DLA)
+        runs the whole tau grid at every guidance, the others the three VARIANT_SETTINGS."""
+        done = self.work / "eval" / f"{variant.name}.json"
+        if done.is_file():
+            return json.loads(done.read_text())
+        done.parent.mkdir(parents=True, exist_ok=True)
+        model = self.train(variant)
+        start = time.perf_counter()
+        grid_variant = variant.name == VARIANTS[0].name
+        reports = {}
+        for cfg in GUIDANCES if grid_variant else GUIDANCES[:1]:
+            settings = TAU_GRID if grid_variant else VARIANT_SETTINGS
+            grid = done.with_name(f"{variant.name}-grid.png") if cfg == GUIDANCES[0] else None
+            report = evaluate(self.test_data(), model, settings, cfg=cfg, seed=self.recipe.seed,
+                              size=self.recipe.size, progress=self.progress, grid=grid,
+                              grid_rows=self.budget.grid_rows)
+            report.pop("examples")  # per-example records: not needed by the document
+            reports[f"{cfg:g}"] = report
+        stages = [json.loads(p.read_text()) for p in sorted(model.parent.glob("stage*/progress.json"))]
+        seconds = {"train": sum(s.get("seconds", 0.0) for s in stages), "eval": time.perf_counter() - start}
+        write_json({"variant": variant.name, "reports": reports, "seconds": seconds,
+                    "grid": str(done.with_name(f"{variant.name}-grid.png"))}, done)
+        return json.loads(done.read_text())
+
+    def run(self) -> dict[str, dict]:
+        """Train and score every variant in turn: {variant name: its evaluation}."""
+        results = {}
+        for variant in self.variants:
+            self.on_log({"variant": variant.name, "label": variant.label})
+            torch.manual_seed(self.recipe.seed)
+            results[variant.name] = self.evaluate(variant)
+        return results

@@ -1,0 +1,56 @@
+"""What the ablations compare: training variants of the demo recipe at one budget, and the inference settings
+each is scored at. Plain Python: the CLI reads it before torch is imported."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..eval.settings import StageSetting
+
+SCHEDULES = ("two-stage", "single-stage", "single-stage-aware")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str  # folder and JSON key
+    label: str
+    connector: str = "dla"  # LayerConnector mode
+    schedule: str = "two-stage"  # one of SCHEDULES
+    copy_rich: bool = False  # half the training examples reward copying the reference's pose and placement
+
+
+VARIANTS = (
+    Variant("dla", "DLA, two-stage (the demo recipe)"),
+    Variant("last_layer", "last layer only", connector="last_layer"),
+    Variant("lap", "single LAP over all tokens", connector="lap"),
+    Variant("single_stage", "single-stage, no timestep-aware stages", schedule="single-stage"),
+    Variant("single_stage_aware", "single-stage, timestep-aware stages", schedule="single-stage-aware"),
+    Variant("copy_rich", "DLA, two-stage, copy-rich data (induced copy-paste)", copy_rich=True),
+)
+
+MLLM_ONLY = StageSetting(0.0, 0.0)
+JOINT = StageSetting(1.0, 0.0)  # MLLM + VAE at every step
+DEFAULT = StageSetting(0.95, 0.85)
+VAE_ONLY = StageSetting(1.0, 1.0)  # the null instruction from the second step on
+VARIANT_SETTINGS = (MLLM_ONLY, JOINT, DEFAULT)
+TAU_GRID = (MLLM_ONLY, JOINT, StageSetting(0.97, 0.90), DEFAULT, StageSetting(0.85, 0.70), VAE_ONLY)
+GUIDANCES = (2.5, 4.0)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Equal for every variant: optimiser steps at one batch size (two-stage variants split them)."""
+
+    steps: int = 2400
+    align_share: float = 0.42  # the demo recipe's 4,000 / 9,500
+    eval_count: int = 128
+    grid_rows: int = 6
+
+    def __post_init__(self) -> None:
+        if self.steps < 2:
+            raise ValueError(f"the budget needs at least 2 steps per variant (got {self.steps})")
+        if self.eval_count < 1:
+            raise ValueError(f"at least one test example is needed (got {self.eval_count})")
+
+    @property
+    def align_steps(self) -> int:
+        return max(1, round(self.steps * self.align_share))

@@ -1,0 +1,34 @@
+"""``squeeze ablate`` end to end on a miniature budget: every variant trains, is scored and lands in the
+document; a rerun resumes from what is there instead of training again."""
+import json
+
+from squeeze_studio.ablations.variants import VARIANTS
+from squeeze_studio.cli import main
+
+
+def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
+    out, work = tmp_path / "docs", tmp_path / "work"
+    assert main(["ablate", "--smoke", "--quiet", "--out", str(out), "--work", str(work)]) == 0
+    document = (out / "ablations.md").read_text()
+    for heading in ("## 1. Connector", "## 2. Training schedule", "## 3. Stage thresholds", "## 4. Baselines",
+                    "## 5. Copy-paste, natural and induced"):
+        assert heading in document
+    for variant in VARIANTS:
+        assert variant.label in document
+        result = json.loads((work / "eval" / f"{variant.name}.json").read_text())
+        assert result["reports"]["2.5"]["counts"]["examples"] == 3
+        assert (out / "ablations" / f"grid-{variant.name}.png").is_file()
+    assert "not run yet" not in document
+    assert (out / "ablations" / "tradeoff-cfg2.5.png").is_file() and (out / "ablations" / "tradeoff-cfg4.png").is_file()
+    assert "| 1/1 | 4 |" in document  # the VAE-only setting at the second guidance
+    first_run = (work / "eval" / "dla.json").stat().st_mtime_ns
+
+    capsys.readouterr()
+    assert main(["ablate", "--smoke", "--quiet", "--out", str(out), "--work", str(work)]) == 0
+    assert (work / "eval" / "dla.json").stat().st_mtime_ns == first_run  # resumed: nothing recomputed
+    assert '"stage"' not in capsys.readouterr().out  # no training step logged
+
+
+def test_ablate_reports_a_missing_output_folder_in_one_line(tmp_path, capsys):
+    assert main(["ablate", "--smoke", "--out", str(tmp_path / "no" / "docs"), "--work", str(tmp_path / "w")]) == 2
+    assert "folder for --out not found" in capsys.readouterr().err
