@@ -19,7 +19,17 @@ from ..eval.evaluate import evaluate
 from ..eval.report import write_json
 from ..train.demo import DemoRecipe, assemble, dataset, encoded, train_vae_once
 from ..train.trainer import StageConfig, train_stage
-from .variants import DEFAULT, GUIDANCES, TAU_GRID, VARIANT_SETTINGS, VARIANTS, Budget, Variant
+from .variants import (
+    DEFAULT,
+    GUIDANCES,
+    SMOOTH_GRID,
+    SMOOTH_PAIRS,
+    TAU_GRID,
+    VARIANT_SETTINGS,
+    VARIANTS,
+    Budget,
+    Variant,
+)
 
 TEST_SEED = 1
 
@@ -115,11 +125,25 @@ class Ablation:
                     "grid": str(done.with_name(f"{variant.name}-grid.png"))}, done)
         return json.loads(done.read_text())
 
-    def run(self) -> dict[str, dict]:
-        """Train and score every variant in turn: {variant name: its evaluation}."""
+    def smooth(self) -> dict:
+        """The first variant's model at each hard pair and its smooth ramp, timed in the same run."""
+        done = self.work / "eval" / "smooth.json"
+        if not done.is_file():
+            start = time.perf_counter()
+            report = evaluate(self.test_data(), self.train(self.variants[0]), SMOOTH_PAIRS + SMOOTH_GRID,
+                              cfg=GUIDANCES[0],
+                              seed=self.recipe.seed, size=self.recipe.size, progress=self.progress)
+            report.pop("examples")
+            write_json({"report": report, "seconds": time.perf_counter() - start}, done)
+        return json.loads(done.read_text())
+
+    def run(self) -> tuple[dict[str, dict], dict]:
+        """Train and score every variant in turn, then the smooth schedule: ({variant name: its evaluation},
+        the smooth-schedule evaluation)."""
         results = {}
         for variant in self.variants:
             self.on_log({"variant": variant.name, "label": variant.label})
             torch.manual_seed(self.recipe.seed)
             results[variant.name] = self.evaluate(variant)
-        return results
+        self.on_log({"variant": "smooth schedule", "label": "DLA model, smooth reference ramp"})
+        return results, self.smooth()

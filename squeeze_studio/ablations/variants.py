@@ -34,6 +34,9 @@ VAE_ONLY = StageSetting(1.0, 1.0)  # the null instruction from the second step o
 VARIANT_SETTINGS = (MLLM_ONLY, JOINT, DEFAULT)
 TAU_GRID = (MLLM_ONLY, JOINT, StageSetting(0.97, 0.90), DEFAULT, StageSetting(0.85, 0.70), VAE_ONLY)
 GUIDANCES = (2.5, 4.0)
+# One step beyond the paper: each hard pair with a joint band, with the switch at tau1 made a ramp.
+SMOOTH_PAIRS = (JOINT, StageSetting(0.97, 0.90), DEFAULT, StageSetting(0.85, 0.70))
+SMOOTH_GRID = tuple(StageSetting(s.tau1, s.tau2, ramp=True) for s in SMOOTH_PAIRS)
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,12 @@ class BackboneAdapter(ABC):
 
     @abstractmethod
     def predict(self, latents: torch.Tensor, t: torch.Tensor, conditioning: Conditioning,
-                references: ReferenceTokens | None, height: int, width: int) -> torch.Tensor:
+                references: ReferenceTokens | None, height: int, width: int,
+                reference_weight: float = 1.0) -> torch.Tensor:
         """The transformer's velocity for the target tokens only, (B, N, C). ``t`` in [0, 1], shape (B,).
 
-        With ``references=None`` the reference tokens are left out of the sequence entirely."""
+        With ``references=None`` the reference tokens are left out of the sequence entirely; with
+        ``reference_weight`` < 1 they are in it but count less in attention (the smooth stage ramp)."""
 
     @abstractmethod
     def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:

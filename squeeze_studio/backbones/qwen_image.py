@@ -21,6 +21,7 @@ from PIL import Image
 
 from .base import BackboneAdapter, Conditioning, ReferenceTokens
 from .preview import LatentPreviewProjection
+from .reference_bias import reference_weight as reference_weight_of
 
 _pack = QwenImageEditPlusPipeline._pack_latents
 _unpack = QwenImageEditPlusPipeline._unpack_latents
@@ -88,19 +89,21 @@ class QwenImageAdapter(BackboneAdapter):
         sigmas = np.linspace(1.0, 1 / num_steps, num_steps)
         return retrieve_timesteps(scheduler, num_steps, device, sigmas=sigmas, mu=mu)[0]
 
-    def predict(self, latents, t, conditioning: Conditioning, references, height, width):
+    def predict(self, latents, t, conditioning: Conditioning, references, height, width, reference_weight=1.0):
         rows, cols = self.latent_grid(height, width)
         shapes = [(1, rows // 2, cols // 2), *(references.grids if references is not None else [])]
         sequence = latents if references is None else torch.cat([latents, references.tokens], dim=1)
-        velocity = self.transformer(
-            hidden_states=sequence,
-            timestep=t,
-            guidance=None,
-            encoder_hidden_states=conditioning.embeds,
-            encoder_hidden_states_mask=conditioning.mask,
-            img_shapes=[shapes] * latents.shape[0],
-            return_dict=False,
-        )[0]
+        n_refs = 0 if references is None else references.tokens.shape[1]
+        with reference_weight_of(self.transformer, n_refs, reference_weight):
+            velocity = self.transformer(
+                hidden_states=sequence,
+                timestep=t,
+                guidance=None,
+                encoder_hidden_states=conditioning.embeds,
+                encoder_hidden_states_mask=conditioning.mask,
+                img_shapes=[shapes] * latents.shape[0],
+                return_dict=False,
+            )[0]
         return velocity[:, : latents.shape[1]]
 
     # -- the VAE, either kind -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ class StageSetting:
 
     tau1: float
     tau2: float
+    ramp: bool = False  # the smooth variant: reference attention weight ramps across the joint band
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tau2 <= self.tau1 <= 1.0:
@@ -23,18 +24,18 @@ class StageSetting:
     @property
     def name(self) -> str:
         """The key in the JSON report, e.g. ``"0.95/0.85"``."""
-        return f"{self.tau1:g}/{self.tau2:g}"
+        return f"{self.tau1:g}/{self.tau2:g}" + (" ramp" if self.ramp else "")
 
     @property
     def label(self) -> str:
         """What the figure and the table call it."""
         special = {(0.0, 0.0): "MLLM only", (1.0, 0.0): "MLLM+VAE every step",
                    (DEFAULT_TAU1, DEFAULT_TAU2): "paper default"}
-        extra = special.get((self.tau1, self.tau2))
+        extra = "smooth ramp" if self.ramp else special.get((self.tau1, self.tau2))
         return f"{self.name} ({extra})" if extra else self.name
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "label": self.label, "tau1": self.tau1, "tau2": self.tau2}
+        return {"name": self.name, "label": self.label, "tau1": self.tau1, "tau2": self.tau2, "ramp": self.ramp}
 
 
 DEFAULT_SETTING = StageSetting(DEFAULT_TAU1, DEFAULT_TAU2)

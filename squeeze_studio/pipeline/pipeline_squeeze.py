@@ -130,17 +130,22 @@ class SqueezePipeline(DiffusionPipeline):
 
     # -- 4. one denoising step's velocity -------------------------------------------------------------
     def velocity(self, latents, t, stage: Stage, conditions: dict[str, Conditioning],
-                 references: ReferenceTokens | None, guidance_scale: float, height: int, width: int):
+                 references: ReferenceTokens | None, guidance_scale: float, height: int, width: int,
+                 reference_weight: float = 1.0):
         """The stage decides the streams: MLLM-only steps drop the reference tokens, VAE-focused steps
         swap the instruction for the null conditioning (and skip guidance, see ``stages``)."""
         refs = references if stage.uses_references else None
         timestep = t.expand(latents.shape[0]).to(latents.dtype) / 1000
+
+        def predict(stream: str):
+            return self.backbone.predict(latents, timestep, conditions[stream], refs, height, width, reference_weight)
+
         if not stage.uses_instruction:
-            return self.backbone.predict(latents, timestep, conditions["null"], refs, height, width)
-        velocity = self.backbone.predict(latents, timestep, conditions["positive"], refs, height, width)
+            return predict("null")
+        velocity = predict("positive")
         if guidance_scale <= 1.0:
             return velocity
-        negative = self.backbone.predict(latents, timestep, conditions["negative"], refs, height, width)
+        negative = predict("negative")
         guided = negative + guidance_scale * (velocity - negative)
         # Qwen-Image's norm-preserving true CFG: keep the conditional prediction's per-token norm.
         return guided * (velocity.norm(dim=-1, keepdim=True) / guided.norm(dim=-1, keepdim=True))
@@ -170,6 +175,7 @@ class SqueezePipeline(DiffusionPipeline):
         tau2: float = 0.85,
         guidance_scale: float = 2.5,
         num_inference_steps: int = 28,
+        reference_ramp: bool = False,
         height: int | None = None,
         width: int | None = None,
         num_images_per_prompt: int = 1,
@@ -194,7 +200,7 @@ class SqueezePipeline(DiffusionPipeline):
         (positive, negative, null), references = self.encode(images, prompt, negative_prompt)
         # 2. Plan the stages on the noise levels the steps will start from.
         timesteps = self.backbone.set_timesteps(self.scheduler, num_inference_steps, height, width, device)
-        plan = StagePlan.from_taus(self.scheduler.sigmas[: len(timesteps)].tolist(), tau1, tau2)
+        plan = StagePlan.from_taus(self.scheduler.sigmas[: len(timesteps)].tolist(), tau1, tau2, reference_ramp)
         # 3. Aggregate every MLLM layer into the transformer's context, for the streams the plan uses.
         needed = {"positive": positive}
         if guidance_scale > 1.0:
@@ -211,7 +217,8 @@ class SqueezePipeline(DiffusionPipeline):
         for i, t in enumerate(timesteps):
             if self.interrupt:
                 break
-            velocity = self.velocity(latents, t, plan[i], conditions, references, guidance_scale, height, width)
+            velocity = self.velocity(latents, t, plan[i], conditions, references, guidance_scale, height, width,
+                                     plan.reference_weight(i))
             x0 = latents - self.scheduler.sigmas[i].to(latents) * velocity
             latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
             if callback_on_step_end is not None:

@@ -7,6 +7,9 @@
   no images) and identity detail is refined from the reference tokens. Classifier-free guidance is
   skipped in these steps: with the instruction gone, both branches would carry the same signal.
 
+With ``ramp=True`` the switch at tau1 is smooth: across the joint band the reference tokens' attention
+weight rises linearly from ~0 at tau1 to 1 at tau2 (``backbones.reference_bias``), at the joint step's cost.
+
 The boundary at tau1 is strict so that tau1 = 1 expresses "MLLM + VAE at every step" (the joint
 baseline) and tau1 = tau2 = 0 "MLLM only throughout"; the paper's default is 0.95 / 0.85.
 """
@@ -38,12 +41,22 @@ class StagePlan:
     stages: tuple[Stage, ...]
     tau1: float
     tau2: float
+    reference_weights: tuple[float, ...] = ()  # per step; empty: 1 wherever references are used
 
     @classmethod
-    def from_taus(cls, t_values: Sequence[float], tau1: float, tau2: float) -> StagePlan:
+    def from_taus(cls, t_values: Sequence[float], tau1: float, tau2: float, ramp: bool = False) -> StagePlan:
         if not 0.0 <= tau2 <= tau1 <= 1.0:
             raise ValueError(f"stage thresholds need 0 <= tau2 <= tau1 <= 1 (got tau1={tau1}, tau2={tau2})")
-        return cls(tuple(cls._stage_at(float(t), tau1, tau2) for t in t_values), tau1, tau2)
+        stages = tuple(cls._stage_at(float(t), tau1, tau2) for t in t_values)
+        weights = ()
+        if ramp and tau1 > tau2:
+            weights = tuple(min(1.0, (tau1 - float(t)) / (tau1 - tau2)) if s is Stage.JOINT else 1.0
+                            for t, s in zip(t_values, stages, strict=True))
+        return cls(stages, tau1, tau2, weights)
+
+    def reference_weight(self, step: int) -> float:
+        """How much the reference tokens count in attention at ``step`` (1 unless the plan ramps)."""
+        return self.reference_weights[step] if self.reference_weights else 1.0
 
     @staticmethod
     def _stage_at(t: float, tau1: float, tau2: float) -> Stage:

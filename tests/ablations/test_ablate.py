@@ -11,7 +11,7 @@ def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
     assert main(["ablate", "--smoke", "--quiet", "--out", str(out), "--work", str(work)]) == 0
     document = (out / "ablations.md").read_text()
     for heading in ("## 1. Connector", "## 2. Training schedule", "## 3. Stage thresholds", "## 4. Baselines",
-                    "## 5. Copy-paste, natural and induced"):
+                    "## 5. Copy-paste, natural and induced", "## 6. One step beyond the paper"):
         assert heading in document
     for variant in VARIANTS:
         assert variant.label in document
@@ -21,6 +21,8 @@ def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
     assert "not run yet" not in document
     assert (out / "ablations" / "tradeoff-cfg2.5.png").is_file() and (out / "ablations" / "tradeoff-cfg4.png").is_file()
     assert "| 1/1 | 4 |" in document  # the VAE-only setting at the second guidance
+    smooth = json.loads((work / "eval" / "smooth.json").read_text())["report"]["results"]
+    assert {"0.95/0.85", "0.95/0.85 ramp"} <= set(smooth)
     first_run = (work / "eval" / "dla.json").stat().st_mtime_ns
 
     capsys.readouterr()
