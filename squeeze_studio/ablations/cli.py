@@ -38,13 +38,13 @@ def run_ablate(args) -> int:
     from .run import Ablation
 
     recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe()
-    results, smooth = Ablation(args.work, recipe, budget, progress=not args.quiet).run()
+    results, extras = Ablation(args.work, recipe, budget, progress=not args.quiet).run()
     device = f"CUDA ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "CPU"
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, {device}"
     command = " ".join(["squeeze", "ablate", "--out", shlex.quote(args.out), "--work", shlex.quote(args.work),
                         *(["--smoke"] if args.smoke else []),
                         *([f"--steps {args.steps}"] if args.steps is not None else []),
                         *([f"--eval-count {args.eval_count}"] if args.eval_count is not None else [])])
-    path = write_document(results, smooth, args.out, budget, command, machine)
+    path = write_document(results, extras, args.out, budget, command, machine)
     print(f"wrote {path}")
     return 0

@@ -125,25 +125,28 @@ class Ablation:
                     "grid": str(done.with_name(f"{variant.name}-grid.png"))}, done)
         return json.loads(done.read_text())
 
-    def smooth(self) -> dict:
-        """The first variant's model at each hard pair and its smooth ramp, timed in the same run."""
-        done = self.work / "eval" / "smooth.json"
+    def extra(self, name: str, variant: Variant, settings) -> dict:
+        """One more evaluation of a trained variant, all settings timed in one run: {"report", "seconds"}."""
+        done = self.work / "eval" / f"{name}.json"
         if not done.is_file():
             start = time.perf_counter()
-            report = evaluate(self.test_data(), self.train(self.variants[0]), SMOOTH_PAIRS + SMOOTH_GRID,
-                              cfg=GUIDANCES[0],
+            report = evaluate(self.test_data(), self.train(variant), settings, cfg=GUIDANCES[0],
                               seed=self.recipe.seed, size=self.recipe.size, progress=self.progress)
             report.pop("examples")
             write_json({"report": report, "seconds": time.perf_counter() - start}, done)
         return json.loads(done.read_text())
 
-    def run(self) -> tuple[dict[str, dict], dict]:
-        """Train and score every variant in turn, then the smooth schedule: ({variant name: its evaluation},
-        the smooth-schedule evaluation)."""
-        results = {}
+    def run(self) -> tuple[dict[str, dict], dict[str, dict]]:
+        """Train and score every variant in turn, each followed by its extra measurement: ({variant name: its
+        evaluation}, {"smooth": the DLA model hard vs ramped, "induced": the copy-rich model's tau grid})."""
+        extra_for = {"dla": ("smooth", SMOOTH_PAIRS + SMOOTH_GRID), "copy_rich": ("induced", TAU_GRID)}
+        results, extras = {}, {}
         for variant in self.variants:
             self.on_log({"variant": variant.name, "label": variant.label})
             torch.manual_seed(self.recipe.seed)
             results[variant.name] = self.evaluate(variant)
-        self.on_log({"variant": "smooth schedule", "label": "DLA model, smooth reference ramp"})
-        return results, self.smooth()
+            if variant.name in extra_for:
+                name, settings = extra_for[variant.name]
+                self.on_log({"extra": name})
+                extras[name] = self.extra(name, variant, settings)
+        return results, extras

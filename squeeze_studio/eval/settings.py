@@ -29,7 +29,7 @@ class StageSetting:
     @property
     def label(self) -> str:
         """What the figure and the table call it."""
-        special = {(0.0, 0.0): "MLLM only", (1.0, 0.0): "MLLM+VAE every step",
+        special = {(0.0, 0.0): "MLLM only", (1.0, 0.0): "MLLM+VAE every step", (1.0, 1.0): "VAE only",
                    (DEFAULT_TAU1, DEFAULT_TAU2): "paper default"}
         extra = "smooth ramp" if self.ramp else special.get((self.tau1, self.tau2))
         return f"{self.name} ({extra})" if extra else self.name

@@ -20,9 +20,11 @@ def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
         assert (out / "ablations" / f"grid-{variant.name}.png").is_file()
     assert "not run yet" not in document
     assert (out / "ablations" / "tradeoff-cfg2.5.png").is_file() and (out / "ablations" / "tradeoff-cfg4.png").is_file()
-    assert "| 1/1 | 4 |" in document  # the VAE-only setting at the second guidance
+    assert "| 1/1 (VAE only) | 4 |" in document  # the VAE-only setting at the second guidance
     smooth = json.loads((work / "eval" / "smooth.json").read_text())["report"]["results"]
     assert {"0.95/0.85", "0.95/0.85 ramp"} <= set(smooth)
+    induced = json.loads((work / "eval" / "induced.json").read_text())["report"]["results"]
+    assert {"1/0", "0.95/0.85", "0.85/0.7"} <= set(induced)
     first_run = (work / "eval" / "dla.json").stat().st_mtime_ns
 
     capsys.readouterr()
