@@ -13,6 +13,8 @@ def add_ablate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="training steps per variant (default 2400)")
     p.add_argument("--eval-count", type=int, default=None, help="unseen test examples (default 128)")
     p.add_argument("--smoke", action="store_true", help="a miniature budget end to end (a quick check)")
+    p.add_argument("--report-only", action="store_true",
+                   help="write the document from what earlier runs finished; train and score nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_ablate)
     return p
@@ -38,7 +40,7 @@ def run_ablate(args) -> int:
     from .run import Ablation
 
     recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe()
-    results, extras = Ablation(args.work, recipe, budget, progress=not args.quiet).run()
+    results, extras = Ablation(args.work, recipe, budget, progress=not args.quiet).run(train=not args.report_only)
     device = f"CUDA ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "CPU"
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, {device}"
     command = " ".join(["squeeze", "ablate", "--out", shlex.quote(args.out), "--work", shlex.quote(args.work),

@@ -87,7 +87,7 @@ def write_document(results: dict, extras: dict, out: str | Path, budget: Budget,
     get = results.get
     lines = ["# Ablations on SynthSubjects", "",
              "Regenerate everything below (resumable; progress on stderr):", "", "```bash", command, "```", "",
-             *_preamble(results, budget, machine), ""]
+             *_preamble(results, extras, budget, machine), ""]
 
     lines += ["## 1. Connector (paper Table 6)", "",
               f"All at the paper's default stages ({DEFAULT.name}), CFG {GUIDANCES[0]:g}.", "", _header()]
@@ -118,9 +118,10 @@ def write_document(results: dict, extras: dict, out: str | Path, budget: Budget,
     return path
 
 
-def _preamble(results: dict, budget: Budget, machine: str) -> list[str]:
+def _preamble(results: dict, extras: dict, budget: Budget, machine: str) -> list[str]:
     seconds = {n: r["seconds"] for n, r in results.items() if r}
-    total = sum(s["train"] + s["eval"] for s in seconds.values())
+    extra_seconds = sum(e["seconds"] for e in extras.values())
+    total = sum(s["train"] + s["eval"] for s in seconds.values()) + extra_seconds
     first = next((r for r in results.values() if r), None)
     examples = first["reports"][f"{GUIDANCES[0]:g}"]["counts"]["examples"] if first else budget.eval_count
     lines = [f"- Machine: {machine}.",
@@ -132,9 +133,10 @@ def _preamble(results: dict, budget: Budget, machine: str) -> list[str]:
              "(data, VAE and encodings are made once before them and not counted)."]
     lines += [f"  - {LABELS[n]}: train {s['train'] / 60:.1f} min, eval {s['eval'] / 60:.1f} min"
               for n, s in seconds.items()]
+    lines += [f"  - extra evaluation ({', '.join(extras)}): {extra_seconds / 60:.1f} min"] if extras else []
     missing = [LABELS[v.name] for v in VARIANTS if not results.get(v.name)]
     if missing:
-        lines.append(f"- **Not run yet:** {', '.join(missing)}. Rerun the command to continue.")
+        lines.append(f"- **Not run yet:** {'; '.join(missing)}. Rerun the command to continue.")
     return lines
 
 

@@ -136,12 +136,21 @@ class Ablation:
             write_json({"report": report, "seconds": time.perf_counter() - start}, done)
         return json.loads(done.read_text())
 
-    def run(self) -> tuple[dict[str, dict], dict[str, dict]]:
+    def _finished(self, name: str) -> dict:
+        path = self.work / "eval" / f"{name}.json"
+        return {name: json.loads(path.read_text())} if path.is_file() else {}
+
+    def run(self, train: bool = True) -> tuple[dict[str, dict], dict[str, dict]]:
         """Train and score every variant in turn, each followed by its extra measurement: ({variant name: its
-        evaluation}, {"smooth": the DLA model hard vs ramped, "induced": the copy-rich model's tau grid})."""
+        evaluation}, {"smooth": the DLA model hard vs ramped, "induced": the copy-rich model's tau grid}).
+        ``train=False`` only collects what earlier runs finished."""
         extra_for = {"dla": ("smooth", SMOOTH_PAIRS + SMOOTH_GRID), "copy_rich": ("induced", TAU_GRID)}
         results, extras = {}, {}
         for variant in self.variants:
+            if not train:
+                results.update(self._finished(variant.name))
+                extras.update(self._finished(extra_for[variant.name][0]) if variant.name in extra_for else {})
+                continue
             self.on_log({"variant": variant.name, "label": variant.label})
             torch.manual_seed(self.recipe.seed)
             results[variant.name] = self.evaluate(variant)

@@ -8,6 +8,9 @@ from squeeze_studio.cli import main
 
 def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
     out, work = tmp_path / "docs", tmp_path / "work"
+    assert main(["ablate", "--smoke", "--report-only", "--out", str(out), "--work", str(work)]) == 0
+    assert "**Not run yet:** DLA, two-stage" in (out / "ablations.md").read_text()  # nothing trained yet
+    assert not (work / "variants").exists()
     assert main(["ablate", "--smoke", "--quiet", "--out", str(out), "--work", str(work)]) == 0
     document = (out / "ablations.md").read_text()
     for heading in ("## 1. Connector", "## 2. Training schedule", "## 3. Stage thresholds", "## 4. Baselines",
