@@ -22,10 +22,10 @@ VARIANTS = (
     Variant("dla", "DLA, two-stage (the demo recipe)"),
     Variant("copy_rich", "DLA, two-stage, copy-rich data (induced copy-paste)", copy_rich=True),
     Variant("last_layer", "last layer only", connector="last_layer"),
-    Variant("lap", "single LAP over all tokens", connector="lap"),
     Variant("single_stage", "single-stage, no timestep-aware stages", schedule="single-stage"),
+    Variant("lap", "single LAP over all tokens", connector="lap"),
     Variant("single_stage_aware", "single-stage, timestep-aware stages", schedule="single-stage-aware"),
-)  # in the order they run: the reference model and the copy-paste study first
+)  # in the order they run: the reference model and the copy-paste study first, then one per paper table
 
 MLLM_ONLY = StageSetting(0.0, 0.0)
 JOINT = StageSetting(1.0, 0.0)  # MLLM + VAE at every step
