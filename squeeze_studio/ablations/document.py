@@ -129,8 +129,9 @@ def _preamble(results: dict, extras: dict, budget: Budget, machine: str) -> list
              f"(two-stage: {budget.align_steps} of them stage 1). The same data, VAE and frozen MLLM for all.",
              f"- Test set: {examples} unseen SynthSubjects test subjects (attribute combinations never seen in "
              "training), 20 steps, seed 0 + example index, the same noise for every variant and setting.",
-             f"- Time: {total / 60:.1f} min of training and evaluation for the {len(seconds)} variants run "
-             "(data, VAE and encodings are made once before them and not counted)."]
+             f"- Time: {total / 60:.1f} min of training and evaluation (wall clock; other jobs may have shared the "
+             f"machine) for the {len(seconds)} variants run (data, VAE and encodings are made once before them and "
+             "not counted)."]
     lines += [f"  - {LABELS[n]}: train {s['train'] / 60:.1f} min, eval {s['eval'] / 60:.1f} min"
               for n, s in seconds.items()]
     lines += [f"  - extra evaluation ({', '.join(extras)}): {extra_seconds / 60:.1f} min"] if extras else []
