@@ -35,16 +35,17 @@ def _f(value, digits=2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _block(result: dict | None, setting, cfg) -> dict:
+    """One setting's results in a variant's evaluation; empty when it was not run."""
+    return result["reports"].get(f"{cfg:g}", {}).get("results", {}).get(setting.name) or {} if result else {}
+
+
 def _synth(result: dict | None, setting=DEFAULT, cfg=GUIDANCES[0]) -> dict | None:
-    if not result:
-        return None
-    block = result["reports"].get(f"{cfg:g}", {}).get("results", {}).get(setting.name)
-    return block["synth"] if block else None
+    return _block(result, setting, cfg).get("synth")
 
 
 def _seconds(result, setting=DEFAULT, cfg=GUIDANCES[0]):
-    block = result["reports"].get(f"{cfg:g}", {}).get("results", {}).get(setting.name) if result else None
-    return block["seconds_per_image"] if block else None
+    return _block(result, setting, cfg).get("seconds_per_image")
 
 
 def _row(name: str, synth: dict | None, paper=None) -> str:

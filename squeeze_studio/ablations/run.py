@@ -17,8 +17,8 @@ import torch
 
 from ..eval.evaluate import evaluate
 from ..eval.report import write_json
-from ..train.demo import DemoRecipe, assemble, dataset, encoded, train_vae_once
-from ..train.trainer import StageConfig, train_stage
+from ..train.demo import DemoRecipe, assemble, dataset, encoded, stage_config, train_vae_once
+from ..train.trainer import train_stage
 from .variants import (
     DEFAULT,
     GUIDANCES,
@@ -85,17 +85,14 @@ class Ablation:
         train, vae, natural, copies = self.shared()
         pipe = assemble(vae, train, self.recipe, connector_mode=variant.connector)
         examples = natural + copies if variant.copy_rich else natural
-        folder, steps = out.parent, self.budget.steps
-        common = dict(batch_size=self.recipe.batch_size, seed=self.recipe.seed,
-                      subject_weight=self.recipe.subject_weight)
-        identity = dict(use_references=True, null_dropout=0.1, **common)
+        folder, steps, identity = out.parent, self.budget.steps, {}
         if variant.schedule == "two-stage":
-            train_stage(pipe, examples, StageConfig("align", self.budget.align_steps, **common), folder / "stage1",
-                        self.recipe.size, on_log=self.on_log)
+            train_stage(pipe, examples, stage_config(self.recipe, "align", self.budget.align_steps),
+                        folder / "stage1", self.recipe.size, on_log=self.on_log)
             steps -= self.budget.align_steps
         elif variant.schedule == "single-stage-aware":
             identity["stage_taus"] = (DEFAULT.tau1, DEFAULT.tau2)
-        train_stage(pipe, examples, StageConfig("identity", steps, **identity), folder / "stage2",
+        train_stage(pipe, examples, stage_config(self.recipe, "identity", steps, **identity), folder / "stage2",
                     self.recipe.size, on_log=self.on_log)
         pipe.save_pretrained(out)
         return out
@@ -103,9 +100,9 @@ class Ablation:
     def evaluate(self, variant: Variant) -> dict:
         """{"reports": {guidance: eval report}, "seconds": {"train", "eval"}}; the first variant (DLA)
         runs the whole tau grid at every guidance, the others the three VARIANT_SETTINGS."""
+        if found := self._finished(variant.name):
+            return found[variant.name]
         done = self.work / "eval" / f"{variant.name}.json"
-        if done.is_file():
-            return json.loads(done.read_text())
         done.parent.mkdir(parents=True, exist_ok=True)
         model = self.train(variant)
         start = time.perf_counter()
@@ -114,27 +111,29 @@ class Ablation:
         for cfg in GUIDANCES if grid_variant else GUIDANCES[:1]:
             settings = TAU_GRID if grid_variant else VARIANT_SETTINGS
             grid = done.with_name(f"{variant.name}-grid.png") if cfg == GUIDANCES[0] else None
-            report = evaluate(self.test_data(), model, settings, cfg=cfg, seed=self.recipe.seed,
-                              size=self.recipe.size, progress=self.progress, grid=grid,
-                              grid_rows=self.budget.grid_rows)
-            report.pop("examples")  # per-example records: not needed by the document
-            reports[f"{cfg:g}"] = report
+            reports[f"{cfg:g}"] = self._score(model, settings, cfg, grid)
         stages = [json.loads(p.read_text()) for p in sorted(model.parent.glob("stage*/progress.json"))]
         seconds = {"train": sum(s.get("seconds", 0.0) for s in stages), "eval": time.perf_counter() - start}
         write_json({"variant": variant.name, "reports": reports, "seconds": seconds,
                     "grid": str(done.with_name(f"{variant.name}-grid.png"))}, done)
-        return json.loads(done.read_text())
+        return self._finished(variant.name)[variant.name]
 
     def extra(self, name: str, variant: Variant, settings) -> dict:
         """One more evaluation of a trained variant, all settings timed in one run: {"report", "seconds"}."""
-        done = self.work / "eval" / f"{name}.json"
-        if not done.is_file():
-            start = time.perf_counter()
-            report = evaluate(self.test_data(), self.train(variant), settings, cfg=GUIDANCES[0],
-                              seed=self.recipe.seed, size=self.recipe.size, progress=self.progress)
-            report.pop("examples")
-            write_json({"report": report, "seconds": time.perf_counter() - start}, done)
-        return json.loads(done.read_text())
+        if found := self._finished(name):
+            return found[name]
+        model, start = self.train(variant), time.perf_counter()
+        report = self._score(model, settings, GUIDANCES[0])
+        write_json({"report": report, "seconds": time.perf_counter() - start}, self.work / "eval" / f"{name}.json")
+        return self._finished(name)[name]
+
+    def _score(self, model: Path, settings, cfg: float, grid: Path | None = None) -> dict:
+        """``evaluate`` on the test set at the recipe's seed and size, without the per-example records
+        (the document does not need them)."""
+        report = evaluate(self.test_data(), model, settings, cfg=cfg, seed=self.recipe.seed, size=self.recipe.size,
+                          progress=self.progress, grid=grid, grid_rows=self.budget.grid_rows)
+        report.pop("examples")
+        return report
 
     def _finished(self, name: str) -> dict:
         path = self.work / "eval" / f"{name}.json"

@@ -17,6 +17,10 @@ class Variant:
     schedule: str = "two-stage"  # one of SCHEDULES
     copy_rich: bool = False  # half the training examples reward copying the reference's pose and placement
 
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES} (got {self.schedule!r})")
+
 
 VARIANTS = (
     Variant("dla", "DLA, two-stage (the demo recipe)"),

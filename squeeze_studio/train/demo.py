@@ -114,6 +114,17 @@ def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "
     return pipe
 
 
+def stage_config(recipe: DemoRecipe, name: str, steps: int, **overrides):
+    """The recipe's settings for one training stage; the identity stages (stage 2) add the reference tokens
+    and the null-conditioning dropout the VAE-focused steps need."""
+    from .trainer import StageConfig
+
+    settings = dict(batch_size=recipe.batch_size, seed=recipe.seed, subject_weight=recipe.subject_weight)
+    if name.startswith("identity"):
+        settings.update(use_references=recipe.use_references, null_dropout=0.1)
+    return StageConfig(name, steps, **{**settings, **overrides})
+
+
 def encoded(pipe, records, path: Path, size: int):
     """The records' training encodings, cached at ``path``."""
     from .encode import encode_records
@@ -128,7 +139,7 @@ def encoded(pipe, records, path: Path, size: int):
 def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = None) -> dict:
     from ..backbones.qwen_image import fit_preview_projection
     from ..pipeline import SqueezePipeline
-    from .trainer import StageConfig, train_stage
+    from .trainer import train_stage
 
     recipe = recipe or DemoRecipe()
     out, work = Path(out), Path(work)
@@ -144,21 +155,19 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
     else:
         pipe = assemble(train_vae_once(work, train, val, recipe), train, recipe)
     examples = encoded(pipe, train, work / "encoded_train.pt", recipe.size)
-    common = dict(batch_size=recipe.batch_size, seed=recipe.seed, subject_weight=recipe.subject_weight)
     if not after_align.is_dir():
-        train_stage(pipe, examples, StageConfig("align", recipe.align_steps, **common), work / "stage1",
+        train_stage(pipe, examples, stage_config(recipe, "align", recipe.align_steps), work / "stage1",
                     recipe.size, on_log=_log)
         pipe.save_pretrained(after_align)
     stage2 = "stage2" if recipe.use_references else "stage2-mllm-only"  # shares data, VAE and stage 1
-    identity = dict(use_references=recipe.use_references, null_dropout=0.1, **common)
     if recipe.pairs_first_steps:  # copying is the only way to get these targets right: learn it first
         pairs = [e for e, r in zip(examples, train, strict=True) if r["meta"].get("variant") == "identity"]
         if not pairs or not 0 < recipe.pairs_first_steps < recipe.identity_steps:
             raise ValueError(f"pairs-first needs identity pairs and 0 < steps < {recipe.identity_steps}")
-        train_stage(pipe, pairs, StageConfig("identity-pairs", recipe.pairs_first_steps, **identity),
+        train_stage(pipe, pairs, stage_config(recipe, "identity-pairs", recipe.pairs_first_steps),
                     work / f"{stage2}-pairs", recipe.size, on_log=_log)
     summary = train_stage(pipe, examples,
-                          StageConfig("identity", recipe.identity_steps - recipe.pairs_first_steps, **identity),
+                          stage_config(recipe, "identity", recipe.identity_steps - recipe.pairs_first_steps),
                           work / stage2, recipe.size, on_log=_log)
     from PIL import Image
 
