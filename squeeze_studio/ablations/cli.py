@@ -25,7 +25,7 @@ def run_ablate(args) -> int:
 
     from .variants import Budget
 
-    budget = Budget(steps=4, eval_count=3, grid_rows=2) if args.smoke else Budget()
+    budget = Budget(steps=4, eval_count=3, grid_rows=2, mllm_steps=3) if args.smoke else Budget()
     if args.steps is not None or args.eval_count is not None:
         budget = replace(budget, steps=args.steps or budget.steps, eval_count=args.eval_count or budget.eval_count)
     if not Path(args.out).parent.resolve().is_dir():
@@ -40,13 +40,14 @@ def run_ablate(args) -> int:
     from .run import Ablation
 
     recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe()
-    results, extras = Ablation(args.work, recipe, budget, progress=not args.quiet).run(train=not args.report_only)
+    ablation = Ablation(args.work, recipe, budget, progress=not args.quiet)
+    results, extras = ablation.run(train=not args.report_only)
     device = f"CUDA ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "CPU"
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, {device}"
     command = " ".join(["squeeze", "ablate", "--out", shlex.quote(args.out), "--work", shlex.quote(args.work),
                         *(["--smoke"] if args.smoke else []),
                         *([f"--steps {args.steps}"] if args.steps is not None else []),
                         *([f"--eval-count {args.eval_count}"] if args.eval_count is not None else [])])
-    path = write_document(results, extras, args.out, budget, command, machine)
+    path = write_document(results, extras, args.out, budget, command, machine, ablation.mllm_quality())
     print(f"wrote {path}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -57,22 +58,37 @@ class Ablation:
         return folder
 
     def shared(self):
-        """(train records, VAE, natural examples, copy-rich examples), made once."""
+        """(train records, VAE), made once."""
         if self._shared is None:
-            from ..synth.dataset import load_jsonl, make_dataset
-
             train = dataset(self.work, "train", self.recipe.train_count, self.recipe)
             val = dataset(self.work, "val", self.recipe.val_count, self.recipe)
-            vae = train_vae_once(self.work, train, val, self.recipe)
-            pipe = assemble(vae, train, self.recipe)  # the MLLM is the same for every variant
-            natural = encoded(pipe, train, self.work / "encoded_train.pt", self.recipe.size)
-            copy_folder = self.work / "data" / "train-copy"
-            if not (copy_folder / "data.jsonl").is_file():
-                make_dataset(copy_folder, self.recipe.train_count, seed=self.recipe.seed + 1, split="train",
-                             size=self.recipe.size, max_refs=self.recipe.max_refs, copy_variant=True)
-            copies = encoded(pipe, load_jsonl(copy_folder), self.work / "encoded_copy.pt", self.recipe.size)
-            self._shared = (train, vae, natural, copies)
+            self._shared = (train, train_vae_once(self.work, train, val, self.recipe))
         return self._shared
+
+    def recipe_for(self, variant: Variant) -> DemoRecipe:
+        return replace(self.recipe, mllm_steps=self.budget.mllm_steps if variant.pretrained_mllm else 0)
+
+    def assemble(self, variant: Variant):
+        """The variant's untrained pipeline: the shared VAE and its stage-0b MLLM (pre-trained once under
+        ``work/mllm`` when the variant asks for it, else the random one every other variant shares)."""
+        train, vae = self.shared()
+        return assemble(vae, train, self.recipe_for(variant), connector_mode=variant.connector, work=self.work)
+
+    def examples(self, variant: Variant, pipe) -> list:
+        """The variant's encoded training examples, cached per MLLM: the natural data, plus as many
+        copy-rewarding pairs for the copy-rich variant."""
+        from ..synth.dataset import load_jsonl, make_dataset
+
+        train, _ = self.shared()
+        mllm = "_mllm" if variant.pretrained_mllm else ""
+        natural = encoded(pipe, train, self.work / f"encoded_train{mllm}.pt", self.recipe.size)
+        if not variant.copy_rich:
+            return natural
+        copy_folder = self.work / "data" / "train-copy"
+        if not (copy_folder / "data.jsonl").is_file():
+            make_dataset(copy_folder, self.recipe.train_count, seed=self.recipe.seed + 1, split="train",
+                         size=self.recipe.size, max_refs=self.recipe.max_refs, copy_variant=True)
+        return natural + encoded(pipe, load_jsonl(copy_folder), self.work / f"encoded_copy{mllm}.pt", self.recipe.size)
 
     # -- one variant --------------------------------------------------------------------------------------
     def model_folder(self, variant: Variant) -> Path:
@@ -82,9 +98,8 @@ class Ablation:
         out = self.model_folder(variant)
         if (out / "model_index.json").is_file():
             return out
-        train, vae, natural, copies = self.shared()
-        pipe = assemble(vae, train, self.recipe, connector_mode=variant.connector)
-        examples = natural + copies if variant.copy_rich else natural
+        pipe = self.assemble(variant)
+        examples = self.examples(variant, pipe)
         folder, steps, identity = out.parent, self.budget.steps, {}
         if variant.schedule == "two-stage":
             train_stage(pipe, examples, stage_config(self.recipe, "align", self.budget.align_steps),
@@ -134,6 +149,11 @@ class Ablation:
                           progress=self.progress, grid=grid, grid_rows=self.budget.grid_rows)
         report.pop("examples")
         return report
+
+    def mllm_quality(self) -> dict | None:
+        """Stage 0b's answer accuracy (random, pre-trained, majority answer), once it has run."""
+        path = self.work / "mllm" / "quality.json"
+        return json.loads(path.read_text()) if path.is_file() else None
 
     def _finished(self, name: str) -> dict:
         path = self.work / "eval" / f"{name}.json"

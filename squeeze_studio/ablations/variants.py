@@ -16,6 +16,7 @@ class Variant:
     connector: str = "dla"  # LayerConnector mode
     schedule: str = "two-stage"  # one of SCHEDULES
     copy_rich: bool = False  # half the training examples reward copying the reference's pose and placement
+    pretrained_mllm: bool = False  # stage 0b: the MLLM pre-trained on scene captions and questions, then frozen
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -29,7 +30,8 @@ VARIANTS = (
     Variant("single_stage", "single-stage, no timestep-aware stages", schedule="single-stage"),
     Variant("lap", "single LAP over all tokens", connector="lap"),
     Variant("single_stage_aware", "single-stage, timestep-aware stages", schedule="single-stage-aware"),
-)  # in the order they run: the reference model and the copy-paste study first, then one per paper table
+    Variant("pretrained_mllm", "DLA, two-stage, MLLM pre-trained on scenes (stage 0b)", pretrained_mllm=True),
+)  # in the order they run: the reference model and the copy-paste study first, then one per paper table, then 0b
 
 MLLM_ONLY = StageSetting(0.0, 0.0)
 JOINT = StageSetting(1.0, 0.0)  # MLLM + VAE at every step
@@ -51,6 +53,7 @@ class Budget:
     align_share: float = 0.42  # the demo recipe's 4,000 / 9,500
     eval_count: int = 128
     grid_rows: int = 6
+    mllm_steps: int = 3000  # stage 0b for the pre-trained-MLLM variant; made once before it, like the VAE
 
     def __post_init__(self) -> None:
         if self.steps < 2:

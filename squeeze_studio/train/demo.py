@@ -1,5 +1,6 @@
-"""The built-in demo model's recipe, end to end and resumable: SynthSubjects data -> VAE (0a) -> frozen
-random tiny Qwen2.5-VL with a domain tokenizer (0b) -> stage 1 (MLLM only) -> stage 2 (+ VAE tokens).
+"""The built-in demo model's recipe, end to end and resumable: SynthSubjects data -> VAE (0a) -> frozen tiny
+Qwen2.5-VL with a domain tokenizer, random or scene-pre-trained (0b) -> stage 1 (MLLM only) -> stage 2 (+ VAE
+tokens).
 
     squeeze train demo --out resources/demo-model --work work/demo
 
@@ -32,6 +33,7 @@ class DemoRecipe:
     batch_size: int = 32
     mllm_hidden: int = 64
     mllm_layers: int = 4
+    mllm_steps: int = 0  # stage 0b scene captioning/VQA pre-training; 0: a random frozen MLLM (see docs/ablations.md)
     width_heads: int = 4  # transformer width = heads x 32
     transformer_layers: int = 4
     subject_weight: float = 4.0
@@ -43,6 +45,10 @@ class DemoRecipe:
         """A few steps of everything, for tests."""
         return cls(train_count=24, val_count=8, vae_steps=4, align_steps=3, identity_steps=3, batch_size=4,
                    mllm_hidden=32, mllm_layers=2, width_heads=2, transformer_layers=1)
+
+    def __post_init__(self) -> None:
+        if self.mllm_steps < 0:
+            raise ValueError(f"mllm_steps must be 0 (random MLLM) or more (got {self.mllm_steps})")
 
 
 def _log(record: dict) -> None:
@@ -82,20 +88,38 @@ def train_vae_once(work: Path, train: list[dict], val: list[dict], recipe: DemoR
     return vae
 
 
-def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "dla"):
-    """The untrained pipeline: frozen random MLLM (tokenizer learned from ``train``), fresh connector and
-    transformer, seeded by the recipe."""
-    from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
-
-    from ..dla import LayerConnector
+def domain_mllm(train: list[dict], recipe: DemoRecipe, work: Path | None = None):
+    """Stage 0b: (frozen MLLM, processor). A tokenizer learned from the training instructions and a seeded
+    random tiny Qwen2.5-VL; with ``recipe.mllm_steps`` it is then pre-trained on scene captions and questions
+    under ``work/mllm`` (resumable), its answer accuracy written to ``work/mllm/quality.json``."""
     from ..mllm.encoder import IMAGE_SLOT
-    from ..pipeline import SqueezePipeline
     from ..testing.tiny import build_mllm, build_processor, build_tokenizer
 
     corpus = [r["instruction"] for r in train] + [IMAGE_SLOT.format(i) for i in (1, 2, 3)] + ["user", "assistant"]
     tokenizer = build_tokenizer(corpus, vocab_size=1024)
     mllm = build_mllm(tokenizer, hidden=recipe.mllm_hidden, layers=recipe.mllm_layers, seed=recipe.seed)
+    processor = build_processor(tokenizer)
+    if recipe.mllm_steps:
+        if work is None:
+            raise ValueError("MLLM pre-training needs a work folder for its checkpoints")
+        from .mllm import SceneTrainingConfig, pretrain_scene_reader
+
+        val = dataset(work, "val", recipe.val_count, recipe)
+        config = SceneTrainingConfig(steps=recipe.mllm_steps, batch_size=recipe.batch_size, seed=recipe.seed)
+        pretrain_scene_reader(mllm, processor, train, val, config, work / "mllm", SHORT_TEMPLATE, on_log=_log)
     mllm.requires_grad_(False)
+    return mllm, processor
+
+
+def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "dla", work: Path | None = None):
+    """The untrained pipeline: the stage-0b MLLM (see ``domain_mllm``), fresh connector and transformer,
+    seeded by the recipe."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
+
+    from ..dla import LayerConnector
+    from ..pipeline import SqueezePipeline
+
+    mllm, processor = domain_mllm(train, recipe, work)
     torch.manual_seed(recipe.seed)
     latent = vae.config.latent_channels
     transformer = QwenImageTransformer2DModel(
@@ -107,7 +131,7 @@ def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "
                                num_heads=4 if recipe.mllm_hidden % 4 == 0 else 2, identity_init=False,
                                normalize_layers=True)
     pipe = SqueezePipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=mllm,
-                           processor=build_processor(tokenizer), transformer=transformer, connector=connector,
+                           processor=processor, transformer=transformer, connector=connector,
                            condition_image_area=56 * 56, reference_image_area=recipe.size ** 2,
                            default_size=recipe.size, prompt_template=SHORT_TEMPLATE)
     pipe.set_progress_bar_config(disable=True)
@@ -153,7 +177,7 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
         pipe = SqueezePipeline.from_pretrained(after_align, local_files_only=True)
         pipe.set_progress_bar_config(disable=True)
     else:
-        pipe = assemble(train_vae_once(work, train, val, recipe), train, recipe)
+        pipe = assemble(train_vae_once(work, train, val, recipe), train, recipe, work=work)
     examples = encoded(pipe, train, work / "encoded_train.pt", recipe.size)
     if not after_align.is_dir():
         train_stage(pipe, examples, stage_config(recipe, "align", recipe.align_steps), work / "stage1",

@@ -14,7 +14,8 @@ def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
     assert main(["ablate", "--smoke", "--quiet", "--out", str(out), "--work", str(work)]) == 0
     document = (out / "ablations.md").read_text()
     for heading in ("## 1. Connector", "## 2. Training schedule", "## 3. Stage thresholds", "## 4. Baselines",
-                    "## 5. Copy-paste, natural and induced", "## 6. One step beyond the paper"):
+                    "## 5. Copy-paste, natural and induced", "## 6. One step beyond the paper",
+                    "## 7. Stage 0b"):
         assert heading in document
     for variant in VARIANTS:
         assert variant.label in document
@@ -28,6 +29,7 @@ def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
     assert {"0.95/0.85", "0.95/0.85 ramp"} <= set(smooth)
     induced = json.loads((work / "eval" / "induced.json").read_text())["report"]["results"]
     assert {"1/0", "0.95/0.85", "0.85/0.7"} <= set(induced)
+    assert "| caption |" in document  # stage 0b's answer accuracy, random against pre-trained
     first_run = (work / "eval" / "dla.json").stat().st_mtime_ns
 
     capsys.readouterr()
