@@ -16,6 +16,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                       help='the "MLLM only" control: stage 2 without reference VAE tokens (reuses data, VAE, stage 1)')
     demo.add_argument("--pairs-first", type=int, default=0, metavar="STEPS",
                       help="curriculum: the first STEPS of stage 2 on identity pairs only (measured: no gain)")
+    demo.add_argument("--mllm-steps", type=int, default=0, metavar="STEPS",
+                      help="stage 0b: pre-train the MLLM on scene captions and questions first (default 0: random)")
     demo.set_defaults(func=run_demo)
 
     stage = commands.add_parser("stage", help="stage 1 (align) or 2 (identity) on a JSONL dataset")
@@ -41,7 +43,7 @@ def run_demo(args) -> int:
 
     recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe()
     report = build_demo(args.out, args.work, replace(recipe, use_references=not args.no_references,
-                                                       pairs_first_steps=args.pairs_first))
+                                                       pairs_first_steps=args.pairs_first, mllm_steps=args.mllm_steps))
     print(f"wrote {args.out} in {report['seconds']:.0f} s")
     return 0
 

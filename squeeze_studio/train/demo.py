@@ -172,18 +172,19 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
     torch.manual_seed(recipe.seed)
     train = dataset(work, "train", recipe.train_count, recipe)
     val = dataset(work, "val", recipe.val_count, recipe)
-    after_align = work / "after_align"
+    mllm = f"-mllm{recipe.mllm_steps}" if recipe.mllm_steps else ""  # what the MLLM reads differs from here on
+    after_align = work / f"after_align{mllm}"
     if (after_align / "model_index.json").is_file():
         pipe = SqueezePipeline.from_pretrained(after_align, local_files_only=True)
         pipe.set_progress_bar_config(disable=True)
     else:
         pipe = assemble(train_vae_once(work, train, val, recipe), train, recipe, work=work)
-    examples = encoded(pipe, train, work / "encoded_train.pt", recipe.size)
+    examples = encoded(pipe, train, work / f"encoded_train{mllm}.pt", recipe.size)
     if not after_align.is_dir():
-        train_stage(pipe, examples, stage_config(recipe, "align", recipe.align_steps), work / "stage1",
+        train_stage(pipe, examples, stage_config(recipe, "align", recipe.align_steps), work / f"stage1{mllm}",
                     recipe.size, on_log=_log)
         pipe.save_pretrained(after_align)
-    stage2 = "stage2" if recipe.use_references else "stage2-mllm-only"  # shares data, VAE and stage 1
+    stage2 = ("stage2" if recipe.use_references else "stage2-mllm-only") + mllm  # shares data, VAE and stage 1
     if recipe.pairs_first_steps:  # copying is the only way to get these targets right: learn it first
         pairs = [e for e, r in zip(examples, train, strict=True) if r["meta"].get("variant") == "identity"]
         if not pairs or not 0 < recipe.pairs_first_steps < recipe.identity_steps:

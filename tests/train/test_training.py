@@ -93,17 +93,25 @@ def test_lora_trains_adapters_and_fuses_them(records, tmp_path):
     assert torch.equal(after["proj_out.weight"], before["proj_out.weight"])  # outside LoRA's targets
 
 
-@pytest.mark.parametrize("pairs_first_steps", [0, 2])
-def test_demo_recipe_smoke_run_writes_a_loadable_model(tmp_path, pairs_first_steps):
+@pytest.mark.parametrize("pairs_first_steps, mllm_steps", [(0, 0), (2, 3)])
+def test_demo_recipe_smoke_run_writes_a_loadable_model(tmp_path, pairs_first_steps, mllm_steps):
     from dataclasses import replace
 
     from squeeze_studio import SqueezePipeline
     from squeeze_studio.train.demo import DemoRecipe, build_demo
 
-    recipe = replace(DemoRecipe.smoke(), pairs_first_steps=pairs_first_steps)
-    report = build_demo(tmp_path / "model", tmp_path / "work", recipe)
+    recipe = replace(DemoRecipe.smoke(), pairs_first_steps=pairs_first_steps, mllm_steps=mllm_steps)
+    work = tmp_path / "work"
+    report = build_demo(tmp_path / "model", work, recipe)
     assert report["recipe"]["identity_steps"] == DemoRecipe.smoke().identity_steps
-    assert (tmp_path / "work" / "stage2-pairs").is_dir() == bool(pairs_first_steps)
+    stage2 = "stage2-mllm3" if mllm_steps else "stage2"  # a pre-trained MLLM gets its own stages 1 and 2
+    assert (work / stage2).is_dir() and (work / f"{stage2}-pairs").is_dir() == bool(pairs_first_steps)
+    quality = work / "mllm" / "quality.json"
+    assert quality.is_file() == bool(mllm_steps)
+    if mllm_steps:
+        assert set(json.loads(quality.read_text())["trained"]) == {"background", "pattern", "position", "scale",
+                                                                   "orientation", "count", "body", "colour", "mark",
+                                                                   "caption"}
     pipe = SqueezePipeline.from_pretrained(tmp_path / "model", local_files_only=True)
     assert pipe.preview_projection is not None and pipe.config.default_size == 64
     assert type(pipe.vae).__name__ == "AutoencoderKL"
