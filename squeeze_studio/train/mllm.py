@@ -8,7 +8,6 @@ whether it learned to see: an answer counts when greedy decoding would produce i
 """
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from PIL import Image
 
 from ..mllm.encoder import IMAGE_SLOT
 from .checkpoint import StageProgress
-from .trainer import learning_rate_at
+from .loop import LoopSettings, run_steps
 
 ASSISTANT = "<|im_start|>assistant\n"
 END = "<|im_end|>"
@@ -120,38 +119,18 @@ def train_scene_reader(model, processor, questions: list[SceneQuestion], config:
     model.requires_grad_(True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01, betas=(0.9, 0.99))
     prepared, optimizer = accelerator.prepare(model, optimizer)
-    start_step = progress.restore(accelerator)
     batches = SceneBatches(processor, prompt_template)
-    prepared.train()
-    began, seconds_before, losses = time.perf_counter(), progress.data.get("seconds", 0.0), []
-    for step in range(start_step, config.steps):
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        picks = torch.randint(len(questions), (config.batch_size,), generator=generator).tolist()
-        lr = learning_rate_at(config.learning_rate, step, config.steps, config.warmup_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss = prepared(**batches([questions[i] for i in picks]).to(accelerator.device)).loss
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(prepared.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-        done_steps, seconds = step + 1, seconds_before + time.perf_counter() - began
-        if done_steps % config.log_every == 0 or done_steps == config.steps:
-            recent = losses[-config.log_every:]
-            record = {"stage": "mllm", "step": done_steps, "loss": sum(recent) / len(recent), "lr": lr,
-                      "seconds": round(seconds, 1)}
-            progress.update(log=progress.data.get("log", []) + [record])
-            if on_log:
-                on_log(record)
-        if done_steps % config.checkpoint_every == 0 and done_steps < config.steps:
-            progress.save(accelerator, step=done_steps, seconds=seconds)
-    if not progress.done:
-        progress.save(accelerator, step=config.steps, seconds=seconds_before + time.perf_counter() - began, done=True)
-    model = accelerator.unwrap_model(prepared)
-    model.eval().requires_grad_(False)
-    return progress.data
 
+    def step_loss(generator: torch.Generator) -> torch.Tensor:
+        picks = torch.randint(len(questions), (config.batch_size,), generator=generator).tolist()
+        return prepared(**batches([questions[i] for i in picks]).to(accelerator.device)).loss
+
+    prepared.train()
+    settings = LoopSettings("mllm", config.steps, config.learning_rate, config.warmup_steps, config.log_every,
+                            config.checkpoint_every, config.seed)
+    summary = run_steps(settings, accelerator, optimizer, progress, step_loss, on_log)
+    accelerator.unwrap_model(prepared).eval().requires_grad_(False)
+    return summary
 
 @torch.no_grad()
 def answer_accuracy(model, processor, questions: list[SceneQuestion], prompt_template: str,

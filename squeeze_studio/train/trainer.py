@@ -6,8 +6,6 @@ same code runs on one CPU here and on several GPUs under ``accelerate launch``.
 """
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +14,7 @@ import torch
 from ..backbones import Conditioning, ReferenceTokens
 from .checkpoint import StageProgress
 from .encode import EncodedExample
+from .loop import LoopSettings, run_steps
 
 
 @dataclass
@@ -106,11 +105,6 @@ class FlowMatchingStep:
         return velocity
 
 
-def learning_rate_at(peak: float, step: int, steps: int, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to a tenth of the peak."""
-    return peak * min(1.0, (step + 1) / max(warmup, 1)) * (0.1 + 0.45 * (1 + math.cos(math.pi * step / steps)))
-
-
 def _buckets(examples: list[EncodedExample]) -> list[list[int]]:
     """Indices grouped by reference count, so a batch's reference sequences have one length."""
     groups: dict[int, list[int]] = {}
@@ -145,15 +139,12 @@ def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folde
     params = [p for m in (transformer, connector) for p in m.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01, betas=(0.9, 0.99))
     transformer, connector, optimizer = accelerator.prepare(transformer, connector, optimizer)
-    start_step = progress.restore(accelerator)
     null = pipe.encoder.encode([" "], [[]])[0].hidden_states[0]
     step_fn = FlowMatchingStep(pipe, connector, transformer, null, size)
     buckets = _buckets(examples)
     weights = torch.tensor([len(b) for b in buckets], dtype=torch.float)
-    transformer.train(), connector.train()
-    began, seconds_before, losses = time.perf_counter(), progress.data.get("seconds", 0.0), []
-    for step in range(start_step, config.steps):
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)  # resumable, reproducible
+
+    def step_loss(generator: torch.Generator) -> torch.Tensor:
         bucket = buckets[int(torch.multinomial(weights, 1, generator=generator))]
         picks = torch.randint(len(bucket), (config.batch_size,), generator=generator)
         batch = [examples[bucket[i]] for i in picks]
@@ -161,27 +152,12 @@ def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folde
         stream = ("negative" if draw < config.negative_dropout else
                   "null" if draw < config.negative_dropout + config.null_dropout else "positive")
         with_refs = config.use_references and float(torch.rand(1, generator=generator)) >= config.reference_dropout
-        lr = learning_rate_at(config.learning_rate, step, config.steps, config.warmup_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss = step_fn.loss(batch, stream, with_refs, config.subject_weight, generator, config.stage_taus)
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-        done_steps = step + 1
-        seconds = seconds_before + time.perf_counter() - began
-        if done_steps % config.log_every == 0 or done_steps == config.steps:
-            record = {"stage": config.name, "step": done_steps, "loss": sum(losses[-config.log_every:]) /
-                      len(losses[-config.log_every:]), "lr": lr, "seconds": round(seconds, 1)}
-            progress.update(log=progress.data.get("log", []) + [record])
-            if on_log:
-                on_log(record)
-        if done_steps % config.checkpoint_every == 0 and done_steps < config.steps:
-            progress.save(accelerator, step=done_steps, seconds=seconds)
-    if not progress.done:  # the final state too: a rerun (or the next stage's resume) starts from these weights
-        progress.save(accelerator, step=config.steps, seconds=seconds_before + time.perf_counter() - began, done=True)
+        return step_fn.loss(batch, stream, with_refs, config.subject_weight, generator, config.stage_taus)
+
+    transformer.train(), connector.train()
+    settings = LoopSettings(config.name, config.steps, config.learning_rate, config.warmup_steps, config.log_every,
+                            config.checkpoint_every, config.seed)
+    run_steps(settings, accelerator, optimizer, progress, step_loss, on_log)
     transformer, connector = accelerator.unwrap_model(transformer), accelerator.unwrap_model(connector)
     if config.lora_rank:  # bake the adapters into the weights: a plain model folder comes out
         transformer.fuse_lora()

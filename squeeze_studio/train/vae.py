@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import StageProgress
-from .trainer import learning_rate_at
+from .loop import LoopSettings, run_steps
 
 
 @dataclass
@@ -50,43 +50,24 @@ def train_vae(vae, images: torch.Tensor, masks: torch.Tensor, config: VaeConfig,
     from accelerate import Accelerator
 
     progress = StageProgress(folder)
-    if progress.done:
-        return progress.data
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.learning_rate, weight_decay=0.0)
-    vae, optimizer = accelerator.prepare(vae, optimizer)
-    start = progress.restore(accelerator)
-    vae.train()
-    began, seconds_before, losses = time.perf_counter(), progress.data.get("seconds", 0.0), []
-    for step in range(start, config.steps):
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    prepared, optimizer = accelerator.prepare(vae, optimizer)
+
+    def step_loss(generator: torch.Generator) -> torch.Tensor:
         picks = torch.randint(len(images), (config.batch_size,), generator=generator)
         pixels, weight = to_pixels(images[picks]), 1 + config.subject_weight * masks[picks].float()[:, None]
-        posterior = vae.encode(pixels).latent_dist
-        reconstruction = vae.decode(posterior.sample(generator=generator)).sample
+        posterior = prepared.encode(pixels).latent_dist
+        reconstruction = prepared.decode(posterior.sample(generator=generator)).sample
         error = (reconstruction - pixels).abs() + (reconstruction - pixels).pow(2)
-        loss = (error * weight).mean() / weight.mean() + config.kl_weight * posterior.kl().mean()
-        lr = learning_rate_at(config.learning_rate, step, config.steps, config.warmup_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        optimizer.step()
-        losses.append(loss.item())
-        done = step + 1
-        seconds = seconds_before + time.perf_counter() - began
-        if done % config.log_every == 0 or done == config.steps:
-            record = {"stage": "vae", "step": done, "loss": float(np.mean(losses[-config.log_every:])),
-                      "seconds": round(seconds, 1)}
-            progress.update(log=progress.data.get("log", []) + [record])
-            if on_log:
-                on_log(record)
-        if done % config.checkpoint_every == 0 and done < config.steps:
-            progress.save(accelerator, step=done, seconds=seconds)
-    vae = accelerator.unwrap_model(vae).eval().requires_grad_(False)
-    progress.update(step=config.steps, seconds=seconds_before + time.perf_counter() - began, done=True)
-    return progress.data
+        return (error * weight).mean() / weight.mean() + config.kl_weight * posterior.kl().mean()
 
+    prepared.train()
+    settings = LoopSettings("vae", config.steps, config.learning_rate, config.warmup_steps, config.log_every,
+                            config.checkpoint_every, config.seed, clip_norm=None)
+    summary = run_steps(settings, accelerator, optimizer, progress, step_loss, on_log)
+    accelerator.unwrap_model(prepared).eval().requires_grad_(False)
+    return summary
 
 @torch.no_grad()
 def calibrate(vae, images: torch.Tensor) -> None:
