@@ -110,8 +110,8 @@ def write_document(results: dict, extras: dict, out: str | Path, budget: Budget,
     lines += ["", "- " + _compare(_synth(get("dla")), _synth(get("single_stage")), PAPER["dla"],
                                   PAPER["single_stage"], "two-stage", "single-stage"),
               "- " + _difference(_synth(get("single_stage_aware")), _synth(get("single_stage")),
-                                 "timestep-aware single-stage", "plain single-stage") + " (the paper gives no number "
-              "for this row.)", ""]
+                                 "timestep-aware single-stage", "plain single-stage") + " The paper gives no number "
+              "for this row.", ""]
 
     lines += _tau_table(get("dla"))
     lines += _baselines(get("dla"))
@@ -132,7 +132,8 @@ def _preamble(results: dict, extras: dict, budget: Budget, machine: str) -> list
     examples = first["reports"][f"{GUIDANCES[0]:g}"]["counts"]["examples"] if first else budget.eval_count
     lines = [f"- Machine: {machine}.",
              f"- Budget per training variant: {budget.steps} optimiser steps at the demo recipe's batch size "
-             f"(two-stage: {budget.align_steps} of them stage 1). The same data, VAE and frozen MLLM for all.",
+             f"(two-stage: {budget.align_steps} of them stage 1). The same data and VAE for all, and the same "
+             "frozen random MLLM for all but the stage-0b variant (section 7).",
              f"- Test set: {examples} unseen SynthSubjects test subjects (attribute combinations never seen in "
              "training), 20 steps, seed 0 + example index, the same noise for every variant and setting.",
              f"- Time: {total / 60:.1f} min of training and evaluation (wall clock; other jobs may have shared the "
@@ -287,11 +288,14 @@ def _pretrained_mllm(results: dict, quality: dict | None, budget: Budget) -> lis
                                      "pre-trained MLLM", f"random MLLM, at {DEFAULT.name}")]
     ours, base = _synth(results.get("pretrained_mllm")), _synth(results.get("dla"))
     if ours and base:
-        gains = [name for name, key in (("identity", "subject_psnr"), ("adherence", "adherence_instructed"))
-                 if round(ours[key] - base[key], 2) > 0]
-        lines.append("- " + (f"Pre-training earns its place here: it helps {' and '.join(gains)}." if gains else
-                             "Pre-training does not earn its place at this budget: neither identity nor adherence "
-                             "improves."))
+        changes = {name: round(ours[key] - base[key], 2) for name, key in
+                   (("identity", "subject_psnr"), ("adherence", "adherence_instructed"))}
+        gains = [name for name, change in changes.items() if change > 0]
+        costs = [name for name, change in changes.items() if change < 0]
+        lines.append("- " + ("Pre-training does not earn its place at this budget: neither identity nor adherence "
+                             "improves." if not gains else
+                             f"Pre-training helps {' and '.join(gains)}"
+                             + (f" and costs {' and '.join(costs)}: a trade, not a free gain." if costs else ".")))
     if quality and "trained" in quality:
         lines += ["", f"Did the MLLM learn to see? Pre-training took {quality['seconds'] / 60:.1f} min. Exact answers "
                       f"on {quality['questions']} questions about held-out validation images (an answer counts when "
@@ -300,6 +304,10 @@ def _pretrained_mllm(results: dict, quality: dict | None, budget: Budget) -> lis
                   "|---|---|---|---|"]
         lines += [f"| {kind} | {_f(quality['majority'][kind], 3)} | {_f(quality['random'][kind], 3)} | "
                   f"{_f(quality['trained'][kind], 3)} |" for kind in quality["trained"]]
+        seen = [k for k, v in quality["trained"].items() if v > quality["majority"][k] + 0.05]
+        blind = [k for k in quality["trained"] if k not in seen]
+        lines += ["", f"It learned to answer {', '.join(seen) or 'nothing'} beyond the blind answer; on "
+                      f"{', '.join(blind) or 'nothing'} it is no better than always giving the most frequent answer."]
     return lines + [""]
 
 

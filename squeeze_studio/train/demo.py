@@ -29,6 +29,7 @@ class DemoRecipe:
     vae_steps: int = 2000
     align_steps: int = 4000  # the instruction is read in stage 1: it needs the longer share
     identity_steps: int = 5500
+    restart_steps: int = 3000  # then a second cosine cycle of stage 2 (warm restart): measured better adherence
     pairs_first_steps: int = 0  # of identity_steps: a curriculum that starts on identity pairs only
     batch_size: int = 32
     mllm_hidden: int = 64
@@ -43,8 +44,8 @@ class DemoRecipe:
     @classmethod
     def smoke(cls) -> DemoRecipe:
         """A few steps of everything, for tests."""
-        return cls(train_count=24, val_count=8, vae_steps=4, align_steps=3, identity_steps=3, batch_size=4,
-                   mllm_hidden=32, mllm_layers=2, width_heads=2, transformer_layers=1)
+        return cls(train_count=24, val_count=8, vae_steps=4, align_steps=3, identity_steps=3, restart_steps=2,
+                   batch_size=4, mllm_hidden=32, mllm_layers=2, width_heads=2, transformer_layers=1)
 
     def __post_init__(self) -> None:
         if self.mllm_steps < 0:
@@ -194,6 +195,10 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
     summary = train_stage(pipe, examples,
                           stage_config(recipe, "identity", recipe.identity_steps - recipe.pairs_first_steps),
                           work / stage2, recipe.size, on_log=_log)
+    restart = {}
+    if recipe.restart_steps:  # the learning rate warms up again and decays over a second, shorter cycle
+        restart = train_stage(pipe, examples, stage_config(recipe, "identity-restart", recipe.restart_steps),
+                              work / f"{stage2}-restart", recipe.size, on_log=_log)
     from PIL import Image
 
     samples = [Image.open(r["output_image"]).convert("RGB") for r in val[:32]]
@@ -202,6 +207,7 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
     pipe.save_pretrained(out)
     report = {"recipe": asdict(recipe), "seconds": round(time.perf_counter() - began, 1),
               "stage2": {k: summary[k] for k in ("step", "seconds") if k in summary},
+              "stage2_restart": {k: restart[k] for k in ("step", "seconds") if k in restart},
               "vae": json.loads((work / "vae" / "quality.json").read_text())
               if (work / "vae" / "quality.json").is_file() else None,
               "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "

@@ -106,6 +106,7 @@ def test_demo_recipe_smoke_run_writes_a_loadable_model(tmp_path, pairs_first_ste
     assert report["recipe"]["identity_steps"] == DemoRecipe.smoke().identity_steps
     stage2 = "stage2-mllm3" if mllm_steps else "stage2"  # a pre-trained MLLM gets its own stages 1 and 2
     assert (work / stage2).is_dir() and (work / f"{stage2}-pairs").is_dir() == bool(pairs_first_steps)
+    assert json.loads((work / f"{stage2}-restart" / "progress.json").read_text())["done"]  # stage 2's second cycle
     quality = work / "mllm" / "quality.json"
     assert quality.is_file() == bool(mllm_steps)
     if mllm_steps:
