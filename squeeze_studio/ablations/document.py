@@ -284,9 +284,8 @@ def _pretrained_mllm(results: dict, quality: dict | None, budget: Budget) -> lis
              f"CFG {GUIDANCES[0]:g}.", "", _header(paper=False).replace("| variant |", "| variant, τ1 / τ2 |", 1)]
     lines += [_row(f"{LABELS[n]}, {setting.name}", _synth(results.get(n), setting), False)
               for n in ("dla", "pretrained_mllm") for setting in (DEFAULT, JOINT)]
-    lines += ["", "- " + _difference(_synth(results.get("pretrained_mllm")), _synth(results.get("dla")),
-                                     "pre-trained MLLM", f"random MLLM, at {DEFAULT.name}")]
     ours, base = _synth(results.get("pretrained_mllm")), _synth(results.get("dla"))
+    lines += ["", "- " + _difference(ours, base, "pre-trained MLLM", f"random MLLM, at {DEFAULT.name}")]
     if ours and base:
         changes = {name: round(ours[key] - base[key], 2) for name, key in
                    (("identity", "subject_psnr"), ("adherence", "adherence_instructed"))}

@@ -132,6 +132,7 @@ def train_scene_reader(model, processor, questions: list[SceneQuestion], config:
     accelerator.unwrap_model(prepared).eval().requires_grad_(False)
     return summary
 
+
 @torch.no_grad()
 def answer_accuracy(model, processor, questions: list[SceneQuestion], prompt_template: str,
                     batch_size: int = 64) -> dict[str, float]:
@@ -153,12 +154,13 @@ def answer_accuracy(model, processor, questions: list[SceneQuestion], prompt_tem
 
 def majority_accuracy(train: list[SceneQuestion], test: list[SceneQuestion]) -> dict[str, float]:
     """The blind baseline: always give the training set's most frequent answer of each kind."""
-    common = {}
+    counts: dict[str, Counter] = {}
     for item in train:
-        common.setdefault(item.kind, Counter())[item.answer] += 1
+        counts.setdefault(item.kind, Counter())[item.answer] += 1
+    common = {kind: answers.most_common(1)[0][0] for kind, answers in counts.items()}
     right, total = Counter(), Counter()
     for item in test:
-        right[item.kind] += item.kind in common and item.answer == common[item.kind].most_common(1)[0][0]
+        right[item.kind] += item.answer == common.get(item.kind)
         total[item.kind] += 1
     return {kind: right[kind] / total[kind] for kind in total}
 
