@@ -1,4 +1,4 @@
-"""``squeeze``: the headless command line (``generate``, ``synth``, ``train``, ``eval``).
+"""``squeeze``: the headless command line (``generate``, ``models``, ``synth``, ``train``, ``eval``).
 
 Bad input exits with status 2 and one line ``error: ...`` on stderr, never a traceback. Cheap checks
 (arguments, model folder, reference images) run before torch is imported.
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .request import DEFAULT_GUIDANCE, DEFAULT_TAU1, DEFAULT_TAU2, GenerationRequest
+from .request import GenerationRequest
 
 USAGE_ERROR = 2
 
@@ -30,13 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--ref", action="append", required=True, metavar="IMG", help="reference image (repeatable)")
     gen.add_argument("--prompt", required=True, help="the instruction")
     gen.add_argument("--negative", default=" ", help="negative prompt for guidance")
-    gen.add_argument("--model", default=None, help="model folder (default: the built-in demo model)")
+    gen.add_argument("--model", default=None,
+                     help="model folder, cached repo id (e.g. Qwen/Qwen-Image-Edit-2509) or add-on folder "
+                          "(default: the built-in demo model)")
+    gen.add_argument("--addon", default=None, metavar="DIR", help="add-on folder for the model (connector + LoRA)")
     gen.add_argument("--out", required=True, metavar="FILE.png")
     gen.add_argument("--steps", type=int, default=20)
     gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--tau1", type=float, default=DEFAULT_TAU1, help="above: MLLM only (no reference tokens)")
-    gen.add_argument("--tau2", type=float, default=DEFAULT_TAU2, help="below: VAE-focused (no instruction)")
-    gen.add_argument("--cfg", type=float, default=DEFAULT_GUIDANCE, help="guidance scale")
+    gen.add_argument("--tau1", type=float, default=None,
+                     help="above: MLLM only (no reference tokens); default: the model's")
+    gen.add_argument("--tau2", type=float, default=None,
+                     help="below: VAE-focused (no instruction); default: the model's")
+    gen.add_argument("--cfg", type=float, default=None, help="guidance scale; default: the model's")
     gen.add_argument("--width", type=int, default=None)
     gen.add_argument("--height", type=int, default=None)
     gen.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
@@ -44,9 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .ablations.cli import add_ablate_parser
     from .eval.cli import add_eval_parser
+    from .hub.cli import add_models_parser
     from .synth.cli import add_synth_parser
     from .train.cli import add_train_parser
 
+    add_models_parser(commands)
     add_synth_parser(commands)
     add_train_parser(commands)
     add_eval_parser(commands)
@@ -55,19 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_generate(args) -> int:
-    from .models import check_model_folder, default_model_path
+    from .hub.defaults import stage_defaults
+    from .hub.source import resolve_model
     from .recipe import save_png
     from .references import load_references
 
-    if args.model is None:
-        args.model = default_model_path()
-        if args.model is None:
-            raise UsageError("no --model given and no built-in demo model is installed")
-    folder = check_model_folder(args.model)
+    source = resolve_model(args.model, args.addon)  # never touches the network
+    defaults = stage_defaults(source)
+    pick = lambda given, default: default if given is None else given  # noqa: E731
     request = GenerationRequest(
         instruction=args.prompt, references=[str(p) for p in args.ref], negative_prompt=args.negative,
-        tau1=args.tau1, tau2=args.tau2, guidance_scale=args.cfg, num_inference_steps=args.steps,
-        seed=args.seed, width=args.width, height=args.height, model=str(folder),
+        tau1=pick(args.tau1, defaults.tau1), tau2=pick(args.tau2, defaults.tau2),
+        guidance_scale=pick(args.cfg, defaults.guidance_scale), num_inference_steps=args.steps,
+        seed=args.seed, width=args.width, height=args.height,
     )
     request.validate()
     load_references(request.references)  # fail fast, before the model loads
@@ -77,7 +84,7 @@ def run_generate(args) -> int:
     from .engine import Engine
     from .events import ImageResult
 
-    engine = Engine(folder, device=args.device, previews=False)
+    engine = Engine(args.model, args.addon, device=args.device, previews=False)
     events = engine.generate(request)
     with tqdm(total=request.num_inference_steps, desc="denoising", unit="step", file=sys.stderr) as bar:
         for event in events:
@@ -86,7 +93,11 @@ def run_generate(args) -> int:
             else:
                 bar.set_postfix_str(event.stage)
                 bar.update(1)
-    print(f"wrote {path} ({event.seconds:.1f} s)", file=sys.stderr)
+    used = ""
+    if None in (args.tau1, args.tau2, args.cfg):
+        used = (f"; model defaults tau1 {request.tau1:g}, tau2 {request.tau2:g}, cfg {request.guidance_scale:g}: "
+                f"{defaults.origin}")
+    print(f"wrote {path} ({event.seconds:.1f} s{used})", file=sys.stderr)
     return 0
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 import torch
 
 from .events import GenerationCancelled, ImageResult, StepEvent
-from .models import check_model_folder
 from .pipeline import SqueezePipeline, StepUpdate
 from .references import load_references
 from .request import GenerationRequest
@@ -38,20 +37,37 @@ def _first_line(error: BaseException) -> str:
 
 
 class Engine:
-    def __init__(self, model_path: str | os.PathLike, device: str | None = None, previews: bool = True):
-        folder = check_model_folder(model_path)
+    """``model``: anything ``hub.resolve_model`` takes (None or "" = the demo, a folder, a cached repo id, an
+    add-on folder); ``addon``: an add-on folder for that base. The model is verified (files, safetensors
+    headers, shapes) before it loads, so a broken folder is one line, not a traceback."""
+
+    def __init__(self, model: str | os.PathLike | None = None, addon: str | os.PathLike | None = None,
+                 device: str | None = None, previews: bool = True):
+        from .hub.source import resolve_model
+        from .hub.verify import check_model
+
+        try:
+            self.source = resolve_model(model, addon)
+            check_model(self.source.folder)
+        except ValueError as error:
+            raise EngineError(_first_line(error)) from None
         _quiet_loading()
         self.device_name = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if self.device_name.startswith("cuda") else torch.float32
         try:
-            self.pipe = SqueezePipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
+            self.pipe = SqueezePipeline.from_pretrained(self.source.spec, addon=self.source.addon, dtype=dtype)
         except Exception as error:  # any loader failure is a bad folder from the user's point of view
-            raise EngineError(f"cannot load model from {folder}: {_first_line(error)}") from error
+            raise EngineError(f"cannot load model {self.source.name}: {_first_line(error)}") from error
         self.pipe.to(self.device_name)
         self.pipe.set_progress_bar_config(disable=True)
-        self.model_path = str(folder)
-        self.model_name = folder.name
+        self.model_path = self.source.spec or str(self.source.folder)
+        self.model_name = self.source.name
         self.previews = previews
+
+    @property
+    def stage_defaults(self):
+        """The τ1/τ2/guidance this model (or its add-on) recommends, with where they came from."""
+        return self.pipe.stage_defaults
 
     @property
     def native_size(self) -> tuple[int, int]:
@@ -75,8 +91,9 @@ class Engine:
     def resolve(self, request: GenerationRequest) -> GenerationRequest:
         """The request with the model's native size filled in and this model recorded."""
         width, height = self.native_size
+        addon = str(self.source.addon) if self.source.addon else ""
         return request.replace(width=request.width or width, height=request.height or height,
-                               model=self.model_path)
+                               model=self.model_path, addon=addon)
 
     def generate(self, request: GenerationRequest, should_cancel: Callable[[], bool] = lambda: False
                  ) -> Iterator[StepEvent | ImageResult]:

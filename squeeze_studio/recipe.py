@@ -33,6 +33,8 @@ def parameters_text(request: GenerationRequest, width: int, height: int) -> str:
         ("Stage tau2", request.tau2),
         ("References", len(request.references)),
     ]
+    if request.addon:  # A1111 names LoRAs the same way: the file's stem
+        fields.insert(6, ("Add-on", Path(request.addon).name))
     settings = ", ".join(f"{key}: {value}" for key, value in fields)
     return f"{request.instruction}\nNegative prompt: {request.negative_prompt}\n{settings}"
 

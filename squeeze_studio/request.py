@@ -36,7 +36,8 @@ class GenerationRequest:
     width: int | None = None
     height: int | None = None
     batch_count: int = 1
-    model: str = ""
+    model: str = ""  # "" = the built-in demo; a folder or a repo id from the Hugging Face cache
+    addon: str = ""  # an add-on folder for that model, or ""
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a one-line message for settings no backbone can run."""

@@ -1,7 +1,10 @@
 """Shared, offline fixtures: tiny real architectures built from configs in seconds."""
 import os
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Preview maps and other per-user caches go to a temp folder, never the real user's data folder.
+os.environ.setdefault("SQUEEZE_STUDIO_HOME", tempfile.mkdtemp(prefix="squeeze-home-"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -43,3 +46,33 @@ def tiny_model_dir(tmp_path_factory):
     from squeeze_studio.testing.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny-model")
+
+
+@pytest.fixture(scope="session")
+def tiny_stock_dir(tmp_path_factory):
+    """A tiny stock diffusers QwenImageEditPlusPipeline folder, laid out like a Qwen-Image-Edit-2509 snapshot."""
+    from squeeze_studio.testing.tiny import build_tiny_stock_model
+
+    return build_tiny_stock_model(tmp_path_factory.mktemp("stock") / "Qwen-Image-Edit-2509")
+
+
+STOCK_REPO = "Qwen/Qwen-Image-Edit-2509"
+STOCK_REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def fake_hf_cache(tmp_path, monkeypatch, tiny_stock_dir):
+    """``HF_HOME`` in a temp dir whose hub cache holds the tiny stock model as ``Qwen/Qwen-Image-Edit-2509``,
+    in huggingface_hub's cache layout (snapshots/<commit>/, refs/main). Returns the snapshot folder."""
+    import shutil
+
+    home = tmp_path / "hf-home"
+    repo = home / "hub" / ("models--" + STOCK_REPO.replace("/", "--"))
+    snapshot = repo / "snapshots" / STOCK_REVISION
+    shutil.copytree(tiny_stock_dir, snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(STOCK_REVISION)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("SQUEEZE_STUDIO_HOME", str(tmp_path / "squeeze-home"))
+    return snapshot

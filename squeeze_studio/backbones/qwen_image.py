@@ -32,6 +32,7 @@ class QwenImageAdapter(BackboneAdapter):
         self.transformer = transformer
         self.vae = vae
         self.preview_projection = preview_projection
+        self.preview_fitter = fit_preview_projection  # (adapter) -> map; a loaded base model's caches its fit
         self.video_vae = hasattr(vae, "temperal_downsample")  # AutoencoderKLQwenImage, frames axis
         if self.video_vae:
             self.vae_scale_factor = 2 ** len(vae.temperal_downsample)
@@ -149,7 +150,7 @@ class QwenImageAdapter(BackboneAdapter):
     @torch.no_grad()
     def preview(self, latents, height, width):
         if self.preview_projection is None:
-            self.preview_projection = fit_preview_projection(self)
+            self.preview_projection = self.preview_fitter(self)
         return self.preview_projection(self.unpack(latents, height, width)[:, :, 0])
 
 

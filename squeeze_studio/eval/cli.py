@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..request import DEFAULT_GUIDANCE
+from .defaults import METRICS
 from .settings import DEFAULT_SETTING, SWEEP, parse_taus
 
 
@@ -22,7 +23,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                     "SynthSubjects identity/adherence/copy-paste against exact targets when the records carry "
                     "their truth, DINO/CLIP-I/CLIP-T with --dino/--clip encoders.")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder with data.jsonl (or the .jsonl file)")
-    p.add_argument("--model", default=None, metavar="M", help="model folder (default: the built-in demo model)")
+    p.add_argument("--model", default=None, metavar="M",
+                   help="model folder, cached repo id or add-on folder (default: the built-in demo model)")
+    p.add_argument("--addon", default=None, metavar="DIR", help="add-on folder for the model")
     p.add_argument("--json", required=True, metavar="OUT", help="report to write (JSON)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="first N examples only")
     p.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
@@ -38,6 +41,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=64, help="generated image side in pixels (default 64)")
     p.add_argument("--dino", default=None, metavar="PATH", help="local ViT/Dinov2 model folder: the DINO metric")
     p.add_argument("--clip", default=None, metavar="PATH", help="local CLIPModel folder: CLIP-I and CLIP-T")
+    p.add_argument("--write-default", action="store_true",
+                   help="store the best setting measured (by --default-metric) as the model's or add-on's default")
+    p.add_argument("--default-metric", choices=sorted(METRICS), default="adherence",
+                   help="what --write-default maximises (default: adherence)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--grid", metavar="GRID.png", default=None,
                    help="save reference | target | output rows for the first 12 examples")
@@ -53,13 +60,14 @@ def settings_from_args(args) -> list:
 
 def check_args(args) -> None:
     """The checks that need no model: one-line ``ValueError``s. Fills in the default model."""
-    from ..models import check_model_folder, default_model_path
+    from ..hub.source import resolve_model
     from .data import load_examples
 
-    if args.model is None:
-        args.model = default_model_path()
-        if args.model is None:
-            raise ValueError("no --model given and no built-in demo model is installed")
+    source = resolve_model(args.model, args.addon)
+    args.model = args.model or str(source.folder)  # the report names the demo's folder
+    if args.write_default and source.kind == "stock" and source.addon is None:
+        raise ValueError(f"--write-default needs a Squeeze model folder or an add-on; {source.base_name} is a stock "
+                         "model, which is never written to")
     if args.seed < 0:
         raise ValueError(f"--seed must not be negative (got {args.seed})")
     if args.steps < 1:
@@ -74,7 +82,6 @@ def check_args(args) -> None:
     for flag, value in (("--dino", args.dino), ("--clip", args.clip)):
         if value is not None and not Path(value).expanduser().is_dir():
             raise ValueError(f"{flag} model folder not found: {value}")
-    check_model_folder(args.model)
     examples = load_examples(args.data, args.limit)
     if args.figure and all(ex.truth is None for ex in examples) and not (args.dino and args.clip):
         raise ValueError("--figure needs SynthSubjects truth in the data, or both --dino and --clip")
@@ -89,7 +96,7 @@ def run_eval(args) -> int:
 
     report = evaluate(args.data, args.model, settings, limit=args.limit, steps=args.steps, cfg=args.cfg,
                       seed=args.seed, size=args.size, device=args.device, dino=args.dino, clip=args.clip,
-                      progress=not args.quiet, grid=args.grid)
+                      progress=not args.quiet, grid=args.grid, addon=args.addon)
     path = write_json(report, args.json)
     print(markdown_table(report))
     if args.figure:
@@ -99,4 +106,8 @@ def run_eval(args) -> int:
     if args.grid:
         print(f"wrote {args.grid}", file=sys.stderr)
     print(f"wrote {path}", file=sys.stderr)
+    if args.write_default:
+        from .defaults import write_best_default
+
+        print(write_best_default(report, args.default_metric, args.model, args.addon), file=sys.stderr)
     return 0

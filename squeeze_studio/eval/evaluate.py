@@ -41,6 +41,7 @@ def evaluate(
     progress: bool = True,
     grid: str | os.PathLike | None = None,
     grid_rows: int = 12,
+    addon: str | os.PathLike | None = None,
 ) -> dict:
     """Evaluate ``model`` on the dataset at ``data`` at each stage setting; returns the report (see
     ``report.py`` for how it is written). Bad input raises a one-line ``ValueError`` before generating."""
@@ -48,7 +49,7 @@ def evaluate(
     if not settings:
         raise ValueError("no stage settings to evaluate")
     examples = load_examples(data, limit)
-    runner = Runner(model, device=device, steps=steps, cfg=cfg, size=size, seed=seed)
+    runner = Runner(model, device=device, steps=steps, cfg=cfg, size=size, seed=seed, addon=addon)
     scorer = dreambench.DreamBenchScorer(dino, clip, runner.device) if dino or clip else None
     methods = [s.name for s in settings] + list(BASELINES)
 
@@ -98,6 +99,7 @@ def evaluate(
         "version": REPORT_VERSION,
         "data": str(data),
         "model": str(model),
+        "addon": str(addon) if addon else None,
         "device": runner.device,
         "generation": {"steps": steps, "cfg": cfg, "seed": seed, "size": size,
                        "seeds": "seed + example index, the same for every setting"},

@@ -13,11 +13,13 @@ import numpy as np
 import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
+from diffusers.loaders import QwenImageLoraLoaderMixin
 from diffusers.utils import BaseOutput
 
 from ..backbones import Conditioning, ReferenceTokens, make_adapter
 from ..backbones.preview import LatentPreviewProjection
 from ..dla import LayerConnector
+from ..hub.defaults import PAPER_DEFAULTS, StageDefaults
 from ..mllm import QWEN_EDIT_TEMPLATE, JointMLLMEncoder, MLLMEncoding
 from ..stages import Stage, StagePlan
 
@@ -50,13 +52,18 @@ class StepUpdate:
         return PIL.Image.fromarray(array)
 
 
-class SqueezePipeline(DiffusionPipeline):
+class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
     r"""Subject-driven generation with a frozen MLLM, a layer connector (DLA), VAE identity tokens and
     multi-stage denoising.
 
     Components: ``scheduler`` (flow matching), ``vae``, ``text_encoder`` (the frozen MLLM) with its
     ``processor``, ``transformer``, ``connector`` (:class:`~squeeze_studio.dla.LayerConnector`) and
     ``preview_projection`` (optional latent->RGB map). ``backbone`` names the adapter family.
+
+    ``from_pretrained`` also takes a stock ``QwenImageEditPlusPipeline`` folder or cached repo id (an
+    identity connector is built in memory: nothing is copied) and an ``addon`` folder (connector + LoRA),
+    see ``squeeze_studio.hub`` and docs/models.md. ``stage_defaults`` holds the τ1/τ2/guidance the model
+    recommends; ``stream`` and ``__call__`` use them when none are given.
     """
 
     model_cpu_offload_seq = "text_encoder->connector->transformer->vae"
@@ -89,6 +96,37 @@ class SqueezePipeline(DiffusionPipeline):
         self._encodings: OrderedDict = OrderedDict()
         self._null_encoding: MLLMEncoding | None = None
         self._interrupt = False
+        self.stage_defaults: StageDefaults = PAPER_DEFAULTS
+        self.source = None  # the hub.ModelSource it was loaded from, when from_pretrained resolved one
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, addon=None, **kwargs):
+        """Load a Squeeze folder, a stock ``QwenImageEditPlusPipeline`` folder, a repo id from the local
+        Hugging Face cache (never the network), or an add-on folder, optionally with ``addon``.
+
+        Weights load from safetensors only. Other keyword arguments go to ``DiffusionPipeline.from_pretrained``
+        (``dtype``, or config values such as ``reference_image_area``)."""
+        from ..hub.defaults import stage_defaults
+        from ..hub.source import resolve_model
+        from .loading import component_overrides
+
+        source = resolve_model(pretrained_model_name_or_path, addon)
+        kwargs.setdefault("use_safetensors", True)
+        kwargs.setdefault("local_files_only", True)
+        for name, value in component_overrides(source, kwargs.get("dtype")).items():
+            kwargs.setdefault(name, value)
+        pipe = super().from_pretrained(source.folder, **kwargs)
+        if source.addon is not None:
+            from .loading import load_addon_lora
+
+            load_addon_lora(pipe, source.addon)
+        if pipe.preview_projection is None:
+            from .preview_maps import load_or_fit_preview
+
+            pipe.backbone.preview_fitter = lambda adapter: load_or_fit_preview(adapter, source)
+        pipe.source = source
+        pipe.stage_defaults = stage_defaults(source)
+        return pipe
 
     @property
     def interrupt(self) -> bool:
@@ -171,9 +209,9 @@ class SqueezePipeline(DiffusionPipeline):
         image: PIL.Image.Image | list[PIL.Image.Image] | None = None,
         prompt: str = "",
         negative_prompt: str = " ",
-        tau1: float = 0.95,
-        tau2: float = 0.85,
-        guidance_scale: float = 2.5,
+        tau1: float | None = None,
+        tau2: float | None = None,
+        guidance_scale: float | None = None,
         num_inference_steps: int = 28,
         reference_ramp: bool = False,
         height: int | None = None,
@@ -187,7 +225,12 @@ class SqueezePipeline(DiffusionPipeline):
     ) -> Iterator[StepUpdate | SqueezePipelineOutput]:
         """Generation as a plain loop: yields a ``StepUpdate`` after each step, the output last.
 
-        Stop iterating to cancel: nothing is left half-done."""
+        Stop iterating to cancel: nothing is left half-done. ``tau1``, ``tau2`` and ``guidance_scale`` left
+        at ``None`` take the model's ``stage_defaults``."""
+        defaults = self.stage_defaults
+        tau1 = defaults.tau1 if tau1 is None else tau1
+        tau2 = defaults.tau2 if tau2 is None else tau2
+        guidance_scale = defaults.guidance_scale if guidance_scale is None else guidance_scale
         images = [] if image is None else [image] if isinstance(image, PIL.Image.Image) else list(image)
         height = self.config.default_size if height is None else height
         width = self.config.default_size if width is None else width

@@ -153,3 +153,21 @@ def build_tiny_model(folder: str | Path, mode: str = "dla") -> Path:
     folder = Path(folder)
     build_tiny_pipeline(mode=mode).save_pretrained(folder)
     return folder
+
+
+def build_tiny_stock_model(folder: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random-weight *stock* diffusers ``QwenImageEditPlusPipeline`` folder, laid out like a real
+    ``Qwen/Qwen-Image-Edit-2509`` snapshot (tokenizer and processor folders, the real scheduler config with
+    dynamic shifting), and return its path: the stand-in for a downloaded base model."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageEditPlusPipeline
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer()
+    components = build_qwen_image_components(seed=seed)
+    components["scheduler"] = FlowMatchEulerDiscreteScheduler(
+        base_image_seq_len=256, base_shift=0.5, max_image_seq_len=8192, max_shift=0.9, num_train_timesteps=1000,
+        shift=1.0, shift_terminal=0.02, time_shift_type="exponential", use_dynamic_shifting=True)
+    pipe = QwenImageEditPlusPipeline(text_encoder=build_mllm(tokenizer, seed=seed), tokenizer=tokenizer,
+                                     processor=build_processor(tokenizer), **components)
+    pipe.save_pretrained(folder)
+    return folder

@@ -30,6 +30,7 @@ class StageConfig:
     subject_weight: float = 0.0  # extra loss weight on tokens covered by the subject
     stage_taus: tuple[float, float] | None = None  # timestep-aware: train each t as inference's stage plan runs it
     lora_rank: int = 0  # > 0: train LoRA adapters on a pretrained transformer instead of all weights
+    keep_lora: bool = False  # leave the LoRA as an adapter (for an add-on) instead of fusing it into the weights
     checkpoint_every: int = 250
     warmup_steps: int = 200
     seed: int = 0
@@ -117,8 +118,18 @@ def _add_lora(transformer, rank: int) -> None:
     from peft import LoraConfig
 
     transformer.requires_grad_(False)
+    if getattr(transformer, "peft_config", None):  # an add-on's LoRA is loaded: go on training it
+        for name, parameter in transformer.named_parameters():
+            parameter.requires_grad_("lora_" in name)
+        return
     targets = ["to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"]
     transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=targets))
+
+
+def fuse_lora(transformer) -> None:
+    """Merge a trained LoRA into the transformer's weights and drop the adapter."""
+    transformer.fuse_lora()
+    transformer.unload_lora()
 
 
 def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folder, size: int,
@@ -159,9 +170,8 @@ def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folde
                             config.checkpoint_every, config.seed)
     run_steps(settings, accelerator, optimizer, progress, step_loss, on_log)
     transformer, connector = accelerator.unwrap_model(transformer), accelerator.unwrap_model(connector)
-    if config.lora_rank:  # bake the adapters into the weights: a plain model folder comes out
-        transformer.fuse_lora()
-        transformer.unload_lora()
+    if config.lora_rank and not config.keep_lora:  # bake the adapters in: a plain model folder comes out
+        fuse_lora(transformer)
     pipe.backbone.transformer = transformer
     transformer.eval(), connector.eval()
     transformer.requires_grad_(False), connector.requires_grad_(False)

@@ -26,6 +26,19 @@ def test_generate_writes_a_png_with_its_recipe(tmp_path, tiny_model_dir, referen
     assert "denoising" in capsys.readouterr().err  # progress goes to stderr
 
 
+def test_generate_runs_a_cached_repo_id_in_place_at_its_own_defaults(tmp_path, fake_hf_cache, reference_files,
+                                                                     capsys):
+    files = sorted(p.stat().st_size for p in fake_hf_cache.rglob("*"))
+    assert generate(tmp_path, "--model", "Qwen/Qwen-Image-Edit-2509", "--width", "32", "--height", "32",
+                    refs=reference_files[:1]) == 0
+    err = capsys.readouterr().err
+    assert "model defaults tau1 1, tau2 0, cfg 4: the base model's own behaviour" in err
+    with Image.open(tmp_path / "out.png") as image:
+        recipe = json.loads(image.info["squeeze_studio"])["request"]
+    assert recipe["model"] == "Qwen/Qwen-Image-Edit-2509" and (recipe["tau1"], recipe["tau2"]) == (1.0, 0.0)
+    assert sorted(p.stat().st_size for p in fake_hf_cache.rglob("*")) == files  # no copy, nothing written
+
+
 @pytest.fixture(scope="module")
 def not_an_image(tmp_path_factory):
     path = tmp_path_factory.mktemp("bad") / "notes.png"
@@ -36,7 +49,8 @@ def not_an_image(tmp_path_factory):
 BAD_INPUTS = {
     "unreadable reference": (["--ref", "/nonexistent/ref.png"], "reference not found"),
     "non-image reference": (["--ref", "{not_an_image}"], "cannot read reference image"),
-    "missing model folder": (["--model", "/nonexistent/model"], "model folder not found"),
+    "missing model folder": (["--model", "/nonexistent/model"], "model not found: /nonexistent/model is neither"),
+    "repo id not cached": (["--model", "Someone/Not-Cached"], "Someone/Not-Cached is not in the Hugging Face cache"),
     "size not a multiple": (["--width", "72"], "multiple of 16"),
     "negative steps": (["--steps", "-2"], "steps must be at least 1"),
 }

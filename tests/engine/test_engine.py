@@ -56,7 +56,7 @@ def test_bad_input_raises_before_the_first_step(engine, reference_files, tmp_pat
 
 def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
     (tmp_path / "model_index.json").write_text("{not json")
-    with pytest.raises(EngineError, match="cannot load model"):
+    with pytest.raises(EngineError, match="unreadable model_index.json"):
         Engine(tmp_path)
     with pytest.raises(ValueError, match="not found"):
         Engine(tmp_path / "missing")

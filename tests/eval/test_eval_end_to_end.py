@@ -136,7 +136,7 @@ def test_tau_sweep_and_default_settings():
     [
         (["--data", "{tmp}/missing"], "data not found"),
         (["--model", "{tmp}"], "not a model folder"),
-        (["--model", "{tmp}/missing"], "model folder not found"),
+        (["--model", "{tmp}/missing"], "model not found: "),
         (["--taus", "0.5,0.9"], "stage thresholds"),
         (["--steps", "0"], "--steps"),
         (["--json", "{tmp}/no/such/out.json"], "folder for --json"),
@@ -183,5 +183,29 @@ def test_figure_without_truth_or_encoders_is_refused_up_front(eval_model, synth_
 def test_no_model_and_no_demo_model(synth_data, tmp_path, monkeypatch):
     monkeypatch.setenv("SQUEEZE_STUDIO_MODEL", str(tmp_path))  # not a model folder: no default model
     args = _parse(["--data", synth_data, "--json", tmp_path / "o.json"])
-    with pytest.raises(ValueError, match="no --model given"):
+    with pytest.raises(ValueError, match="no built-in demo model is installed"):
         args.func(args)
+
+
+def test_write_default_stores_the_best_measured_setting_with_where_it_came_from(eval_model, synth_data, tmp_path):
+    import shutil
+
+    from squeeze_studio.hub.defaults import stage_defaults
+    from squeeze_studio.hub.source import resolve_model
+
+    model = shutil.copytree(eval_model, tmp_path / "model")
+    report_path = tmp_path / "r.json"
+    rc, _ = _run(["--data", synth_data, "--model", model, "--json", report_path, "--limit", "2", "--quiet",
+                  "--steps", "2", *SETTINGS, "--write-default", "--default-metric", "subject_psnr"])
+    assert rc == 0
+    report = _strict_json(report_path)
+    scores = {s["name"]: report["results"][s["name"]]["synth"]["subject_psnr"] for s in report["settings"]}
+    best = next(s for s in report["settings"] if scores[s["name"]] == max(scores.values()))
+    stored = stage_defaults(resolve_model(model))
+    assert (stored.tau1, stored.tau2) == (best["tau1"], best["tau2"])
+    assert "best subject_psnr" in stored.origin and "2 examples" in stored.origin
+
+
+def test_write_default_refuses_a_stock_base(tiny_stock_dir, synth_data, tmp_path):
+    with pytest.raises(ValueError, match="never written to"):
+        _run(["--data", synth_data, "--model", tiny_stock_dir, "--json", tmp_path / "r.json", "--write-default"])

@@ -1,0 +1,153 @@
+"""``squeeze models``: list, download, verify, add and remove models.
+
+``add_models_parser(subparsers)`` registers the command on the ``squeeze`` CLI's subparsers. Bad input raises
+``ValueError`` with one line, which the CLI prints as ``error: ...`` with exit status 2. The network is used by
+``download`` only.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+CANCELLED = 130  # the shell's status for Ctrl+C
+
+
+def add_models_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``models`` (and its subcommands) on ``subparsers``; each sets ``func``."""
+    p = subparsers.add_parser(
+        "models", help="list, download, verify and remove models",
+        description="The models on this machine: the built-in demo, Hugging Face cache entries and added folders.")
+    commands = p.add_subparsers(dest="models_command", required=True, parser_class=type(p),
+                                metavar="{list,download,verify,add,remove}")
+
+    ls = commands.add_parser("list", help="what is installed: where, size on disk, complete or not, kind")
+    ls.set_defaults(func=run_list)
+
+    get = commands.add_parser("download", help="download a known model or a repo id into the Hugging Face cache",
+                              description="Resumable: complete files are kept, run it again after a stop.")
+    get.add_argument("name", metavar="NAME_OR_REPO", help="registry name (squeeze models list shows them) or repo id")
+    get.add_argument("--revision", default=None, help="branch, tag or commit (default: the registry's, else main)")
+    get.add_argument("--quiet", action="store_true", help="no progress bar")
+    get.set_defaults(func=run_download)
+
+    check = commands.add_parser("verify", help="check a model: files, safetensors headers, shapes against configs")
+    check.add_argument("spec", metavar="SPEC", help="model folder or cached repo id (Qwen/Qwen-Image-Edit-2509)")
+    check.set_defaults(func=run_verify)
+
+    add = commands.add_parser("add", help="add a model folder to the list (verified first)")
+    add.add_argument("folder", metavar="FOLDER")
+    add.set_defaults(func=run_add)
+
+    rm = commands.add_parser("remove", help="delete a cached model, or forget an added folder (its files stay)")
+    rm.add_argument("name", metavar="NAME", help="registry name, repo id, or an added folder")
+    rm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rm.set_defaults(func=run_remove)
+    return p
+
+
+def run_list(args) -> int:
+    from .manager import human_size, list_installed
+    from .registry import KNOWN_MODELS
+
+    models = list_installed()
+    rows = [("NAME", "WHERE", "SIZE", "STATUS", "KIND")]
+    for m in models:
+        where = m.location + (f"@{m.revision[:12]}" if m.location == "cache" and m.revision else "")
+        rows.append((m.name, where, human_size(m.size_bytes), "complete" if m.complete else m.problem, m.kind or "?"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    cached = {m.repo_id.lower() for m in models if m.repo_id}
+    missing = [k for k in KNOWN_MODELS if k.repo_id and k.repo_id.lower() not in cached]
+    if missing:
+        print()
+    for k in missing:
+        print(f"not installed: {k.key} ({k.repo_id}, ~{human_size(k.download_bytes)}): squeeze models download {k.key}")
+    return 0
+
+
+def run_download(args) -> int:
+    from .manager import DownloadCancelled, check_space, download, download_size, human_size, repo_for
+
+    repo_id, revision = repo_for(args.name, args.revision)
+    needed = download_size(repo_id, revision)
+    free, where = check_space(needed)
+    print(f"{repo_id}@{revision}: {human_size(needed)} to download, {human_size(free)} free on {where}",
+          file=sys.stderr)
+    bar, lock = None, threading.Lock()
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=needed, unit="B", unit_scale=True, desc=repo_id, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            with lock:
+                bar.update(done - bar.n)
+
+    try:
+        path = download(repo_id, revision, progress=progress, needed=needed)
+    except (KeyboardInterrupt, DownloadCancelled):
+        if bar is not None:
+            bar.close()
+        print("cancelled: complete files stay in the cache, nothing half-written; "
+              "run the same command to fetch the rest", file=sys.stderr)
+        return CANCELLED
+    if bar is not None:
+        bar.close()
+    print(f"downloaded {repo_id} to {path}", file=sys.stderr)
+    return 0
+
+
+def run_verify(args) -> int:
+    from .manager import folder_size, human_size
+    from .source import resolve_model
+    from .verify import verify_model
+
+    source = resolve_model(args.spec)
+    problems = verify_model(source.folder)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise ValueError(problems[0] + more)
+    print(f"ok: {source.name} ({source.kind}, {human_size(folder_size(source.folder))}, {source.folder})")
+    return 0
+
+
+def run_add(args) -> int:
+    from .manager import add_user_folder
+    from .verify import check_model
+
+    check_model(args.folder)
+    add_user_folder(args.folder)
+    print(f"added {args.folder}")
+    return 0
+
+
+def run_remove(args) -> int:
+    from pathlib import Path
+
+    from .manager import cache_folder, folder_size, human_size, remove_cached, remove_user_folder, user_folders
+
+    path = Path(args.name).expanduser()
+    if path.exists() and path.resolve() in user_folders():
+        remove_user_folder(path)
+        print(f"forgot {path.resolve()} (its files stay)")
+        return 0
+    folder = cache_folder(args.name)
+    if not args.yes and not _confirm(f"delete {folder.name} from the Hugging Face cache "
+                                     f"({human_size(folder_size(folder))}, {folder})? [y/N] "):
+        print("nothing removed")
+        return 1
+    freed = remove_cached(args.name)
+    print(f"removed {folder.name}: {human_size(freed)} freed")
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    print(question, end="", flush=True)
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, KeyboardInterrupt):
+        return False
+    return answer.strip().lower() in ("y", "yes")

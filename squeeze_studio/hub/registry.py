@@ -1,0 +1,75 @@
+"""The models Squeeze Studio knows by name: what to download, what it weighs, what GPU memory it needs.
+
+A short list kept by hand, so the window and ``squeeze models download`` can offer a model before anything
+is on disk. Every entry loads with diffusers' ``QwenImageEditPlusPipeline`` (or is the built-in demo).
+
+Sizes: ``download_bytes`` is the total the Hub's file listing shows, rounded; ``manager.download_size``
+asks the Hub for the exact bytes still missing before a download starts. VRAM numbers are estimates from
+the parameter counts (transformer ~20.4B parameters, ~38 GiB in bf16; Qwen2.5-VL-7B text encoder ~15.4 GiB;
+VAE ~0.25 GiB) plus activations at 1024 x 1024, not measurements: ``vram_is_estimate`` says so.
+
+Plain Python, no torch: the window reads it at start-up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FAMILY = "qwen_image_edit_plus"
+# Memory modes, most memory first: everything on the GPU; whole components moved on and off (the
+# transformer alone must fit); groups of layers streamed; one layer at a time (slow); weights kept in fp8
+# and upcast layer by layer.
+MEMORY_MODES = ("full", "model-offload", "group-offload", "sequential", "fp8-layerwise")
+
+_QWEN_EDIT_VRAM = {"full": 56.0, "model-offload": 40.0, "group-offload": 6.0, "sequential": 3.0,
+                   "fp8-layerwise": 30.0}
+_QWEN_EDIT_BYTES = 57_700_000_000
+_QWEN_EDIT_NOTES = ("Download size: the Hub's listing, rounded (transformer ~40.9 GB in 9 shards, text encoder "
+                    "~16.6 GB in 4, VAE ~0.25 GB); the exact figure is asked for before downloading. VRAM per memory "
+                    "mode: estimates from parameter counts plus activations at 1024 x 1024, not measured; "
+                    "group-offload adds activations to its ~6 GiB, sequential is slow.")
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    """One downloadable (or built-in) model and what it costs."""
+
+    key: str  # short name: "qwen-image-edit-2509", "qwen-image-edit-2511", "demo"
+    repo_id: str | None  # None for the built-in demo
+    revision: str  # "main" unless pinned
+    family: str
+    license: str
+    download_bytes: int  # total download; an estimate unless `notes` says otherwise
+    vram_gib: dict[str, float] = field(hash=False)  # per memory mode (MEMORY_MODES)
+    vram_is_estimate: bool
+    title: str
+    notes: str
+
+
+KNOWN_MODELS: tuple[KnownModel, ...] = (
+    KnownModel(
+        key="demo", repo_id=None, revision="main", family=FAMILY, license="Apache-2.0", download_bytes=0,
+        vram_gib={mode: 0.1 for mode in MEMORY_MODES}, vram_is_estimate=True,
+        title="Built-in demo model",
+        notes="Ships with Squeeze Studio (resources/demo-model, ~15 MB): a 64 x 64 model trained on a CPU; nothing "
+              "to download. Runs on a CPU; the VRAM figure is an estimate."),
+    KnownModel(
+        key="qwen-image-edit-2509", repo_id="Qwen/Qwen-Image-Edit-2509", revision="main", family=FAMILY,
+        license="Apache-2.0", download_bytes=_QWEN_EDIT_BYTES, vram_gib=dict(_QWEN_EDIT_VRAM),
+        vram_is_estimate=True, title="Qwen-Image-Edit-2509",
+        notes="Multi-image editing base (September 2025). " + _QWEN_EDIT_NOTES),
+    KnownModel(
+        key="qwen-image-edit-2511", repo_id="Qwen/Qwen-Image-Edit-2511", revision="main", family=FAMILY,
+        license="Apache-2.0", download_bytes=_QWEN_EDIT_BYTES, vram_gib=dict(_QWEN_EDIT_VRAM),
+        vram_is_estimate=True, title="Qwen-Image-Edit-2511",
+        notes="Successor of 2509 (November 2025), same QwenImageEditPlusPipeline and component sizes. "
+              + _QWEN_EDIT_NOTES),
+)
+
+
+def known_model(name: str) -> KnownModel | None:
+    """The entry whose key or repo id is ``name`` (case-insensitive), else ``None``."""
+    wanted = (name or "").strip().lower()
+    for model in KNOWN_MODELS:
+        if wanted == model.key or model.repo_id is not None and wanted == model.repo_id.lower():
+            return model
+    return None

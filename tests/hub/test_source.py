@@ -1,0 +1,67 @@
+"""Resolving what the user typed into a model: folders, the Hugging Face cache (never the network), add-ons."""
+import json
+
+import pytest
+
+from squeeze_studio.hub.defaults import BASE_DEFAULTS, PAPER_DEFAULTS, stage_defaults, write_stage_defaults
+from squeeze_studio.hub.source import model_shapes, resolve_model
+from squeeze_studio.models import default_model_path
+
+REPO = "Qwen/Qwen-Image-Edit-2509"
+
+
+def test_a_stock_folder_and_a_squeeze_folder_are_told_apart(tiny_stock_dir, tiny_model_dir):
+    assert resolve_model(tiny_stock_dir).kind == "stock"
+    assert resolve_model(tiny_model_dir).kind == "squeeze"
+    demo = resolve_model(None)
+    assert demo.folder == default_model_path() and demo.is_demo and resolve_model("demo").folder == demo.folder
+
+
+def test_a_repo_id_resolves_from_the_cache_that_hf_home_names(fake_hf_cache):
+    source = resolve_model(REPO)
+    assert source.folder == fake_hf_cache and source.kind == "stock"
+    assert source.repo_id == REPO and source.revision == fake_hf_cache.name
+    assert resolve_model(f"{REPO}@{fake_hf_cache.name}").folder == fake_hf_cache
+
+
+def test_a_repo_id_not_in_the_cache_says_how_to_download_it(fake_hf_cache):
+    with pytest.raises(ValueError, match=r"^Qwen/Qwen-Image-Edit-2511 is not in the Hugging Face cache .*"
+                                         r"squeeze models download Qwen/Qwen-Image-Edit-2511$"):
+        resolve_model("Qwen/Qwen-Image-Edit-2511")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: None, "neither a folder nor a repo id"),
+    (lambda d: d.mkdir(), "no model_index.json"),
+    (lambda d: (d.mkdir(), (d / "model_index.json").write_text('{"_class_name": "FluxPipeline"}')),
+     "holds a FluxPipeline model"),
+    (lambda d: (d.mkdir(), (d / "model_index.json").write_text("{oops")), "unreadable model_index.json"),
+])
+def test_what_is_not_a_model_is_one_line(tmp_path, make, message):
+    folder = tmp_path / "thing"
+    make(folder)
+    with pytest.raises(ValueError, match=message) as error:
+        resolve_model(str(folder) if folder.exists() else "./not/here")
+    assert "\n" not in str(error.value)
+
+
+def test_stage_defaults_come_from_the_model(tiny_stock_dir, tiny_model_dir, tmp_path):
+    assert stage_defaults(resolve_model(tiny_stock_dir)) == BASE_DEFAULTS
+    assert (BASE_DEFAULTS.tau1, BASE_DEFAULTS.tau2) == (1.0, 0.0)
+    import shutil
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    source = resolve_model(folder)
+    assert stage_defaults(source) == PAPER_DEFAULTS
+    tuned = PAPER_DEFAULTS.__class__(0.9, 0.5, 3.0, "tuned on test data")
+    write_stage_defaults(source, tuned)
+    assert stage_defaults(source) == tuned
+    with pytest.raises(ValueError, match="never written"):
+        write_stage_defaults(resolve_model(tiny_stock_dir), tuned)
+
+
+def test_shapes_come_from_the_configs(tiny_stock_dir):
+    shapes = model_shapes(tiny_stock_dir)
+    text = json.loads((tiny_stock_dir / "text_encoder" / "config.json").read_text())["text_config"]
+    assert shapes["mllm_hidden_size"] == text["hidden_size"] == shapes["context_dim"]
+    assert shapes["mllm_layers"] == text["num_hidden_layers"]
