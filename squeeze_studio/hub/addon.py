@@ -113,5 +113,4 @@ def save_addon(pipe, folder: str | os.PathLike, base: ModelSource, defaults: Sta
 def load_addon_connector(folder: Path, dtype=None):
     from ..dla import LayerConnector
 
-    connector = LayerConnector.from_pretrained(folder / CONNECTOR_FOLDER, use_safetensors=True)
-    return connector if dtype is None else connector.to(dtype)
+    return LayerConnector.from_pretrained(folder / CONNECTOR_FOLDER, use_safetensors=True, torch_dtype=dtype)

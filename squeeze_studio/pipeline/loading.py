@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from ..dla import LayerConnector
 from ..hub.addon import load_addon_connector, read_addon
 from ..hub.source import ModelSource
@@ -30,7 +32,8 @@ def component_overrides(source: ModelSource, dtype=None) -> dict:
         overrides["connector"] = load_addon_connector(source.addon, dtype)
     elif source.kind == "stock":
         connector = identity_connector(source.folder)
-        overrides["connector"] = connector if dtype is None else connector.to(dtype)
+        # nn.Module.to: ModelMixin.to warns about fp32-only modules on every dtype cast; the connector has none.
+        overrides["connector"] = connector if dtype is None else torch.nn.Module.to(connector, dtype)
     if source.kind == "stock":
         overrides["preview_projection"] = None  # fitted on first use, cached outside the model
     return overrides
