@@ -154,10 +154,10 @@ class Run:
 
         self.previews = True
 
-        def factory(folder: str):
+        def factory(model: str, addon: str = ""):
             from squeeze_studio.engine import Engine
 
-            return Engine(folder, previews=self.previews)
+            return Engine(model, addon or None, previews=self.previews)
 
         self.window = MainWindow(engine_factory=factory)
         self.window.show()

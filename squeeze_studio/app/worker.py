@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from ..hub.defaults import PAPER_DEFAULTS
 from ..request import GenerationRequest
 from .images import pil_to_qimage, qimage_to_png_bytes, thumbnail
 
@@ -28,21 +29,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[str], Any]  # model folder ("" = built-in demo model) -> engine
+EngineFactory = Callable[[str, str], Any]  # (model, add-on) -> engine; "" = built-in demo / no add-on
 
 
-def default_engine_factory(model: str) -> Any:
-    """Load the real engine. Runs in the worker thread: this is where torch gets imported."""
+def default_engine_factory(model: str, addon: str = "") -> Any:
+    """Load the real engine. Runs in the worker thread: this is where torch gets imported.
+
+    ``model``: "" for the built-in demo, a folder, or a Hugging Face repo id (from the local cache only);
+    ``addon``: "" or an add-on folder. The engine verifies both before loading and raises a one-line
+    ``EngineError`` (a ``ValueError``) for a model that is missing, incomplete or does not match."""
     from ..engine import Engine
 
-    if not model:
-        from ..models import default_model_path
+    return Engine(model or None, addon or None)
 
-        path = default_model_path()
-        if path is None:
-            raise ValueError("no built-in demo model is installed; choose a model folder")
-        model = str(path)
-    return Engine(model)
+
+def stage_defaults_of(engine: Any) -> dict:
+    """The engine's recommended stage settings as a plain dict (the GUI thread never sees engine types)."""
+    defaults = getattr(engine, "stage_defaults", None) or PAPER_DEFAULTS
+    return {"tau1": float(defaults.tau1), "tau2": float(defaults.tau2),
+            "guidance_scale": float(defaults.guidance_scale), "origin": str(defaults.origin)}
 
 
 @dataclass
@@ -75,8 +80,8 @@ def one_line(error: BaseException) -> str:
 
 
 class EngineWorker(QObject):
-    model_loading = Signal(str)          # model folder ("" = demo)
-    model_ready = Signal(str, str)       # engine.model_name, engine.device_name
+    model_loading = Signal(str, str)     # model (folder, repo id or "" = demo), add-on folder ("" = none)
+    model_ready = Signal(str, str, object)  # engine.model_name, engine.device_name, stage defaults dict
     memory = Signal(str)                 # engine.memory_in_use()
     progress = Signal(int, int, int, object)  # step, total, batch_index, preview QImage or None
     finished = Signal(object)            # SavedResult: one image finished (a batch or sweep sends several)
@@ -91,7 +96,7 @@ class EngineWorker(QObject):
         self._cancel = cancel_flag
         self.previews = previews  # off: skip converting/sending previews (used by the benchmark)
         self._engine: Any = None
-        self._engine_model: str | None = None
+        self._engine_key: tuple[str, str] | None = None  # (model, add-on) of the loaded engine
 
     @property
     def engine(self) -> Any:
@@ -99,16 +104,16 @@ class EngineWorker(QObject):
         return self._engine
 
     # --- slots, run in the worker thread --------------------------------------------------------
-    @Slot(str)
-    def load(self, model: str) -> None:
-        self._load_or_report(model)
+    @Slot(str, str)
+    def load(self, model: str, addon: str) -> None:
+        self._load_or_report(model, addon)
 
     @Slot(object)
     def run(self, job: Job) -> None:
         # Imported here, in the worker thread: they pull in PIL, which the window does not need to open.
         from ..events import GenerationCancelled
 
-        engine = self._load_or_report(job.request.model)
+        engine = self._load_or_report(job.request.model, job.request.addon)
         if engine is None:
             return
         try:
@@ -130,24 +135,25 @@ class EngineWorker(QObject):
     def release(self) -> None:
         """Drop the engine (and its tensors) before the thread ends."""
         self._engine = None
-        self._engine_model = None
+        self._engine_key = None
 
     # --- internals ----------------------------------------------------------------------------
-    def _load_or_report(self, model: str) -> Any:
+    def _load_or_report(self, model: str, addon: str) -> Any:
         try:
-            return self._ensure_engine(model)
+            return self._ensure_engine(model, addon)
         except Exception as error:  # noqa: BLE001
             log.warning("model load failed: %s", error)
             self.failed.emit(f"Could not load model: {one_line(error)}")
             return None
 
-    def _ensure_engine(self, model: str) -> Any:
-        if self._engine is None or self._engine_model != model:
-            self.release()
-            self.model_loading.emit(model)
-            self._engine = self._factory(model)
-            self._engine_model = model
-            self.model_ready.emit(str(self._engine.model_name), str(self._engine.device_name))
+    def _ensure_engine(self, model: str, addon: str) -> Any:
+        if self._engine is None or self._engine_key != (model, addon):
+            self.release()  # first: two large models side by side would not fit
+            self.model_loading.emit(model, addon)
+            self._engine = self._factory(model, addon)
+            self._engine_key = (model, addon)
+            self.model_ready.emit(str(self._engine.model_name), str(self._engine.device_name),
+                                  stage_defaults_of(self._engine))
             self._report_memory()
         return self._engine
 
@@ -194,7 +200,7 @@ class EngineWorker(QObject):
 class EngineClient(QObject):
     """GUI-thread handle on the worker: owns the thread, submits jobs, cancels, shuts down cleanly."""
 
-    _load = Signal(str)
+    _load = Signal(str, str)
     _run = Signal(object)
 
     def __init__(self, results_dir: Path, engine_factory: EngineFactory | None = None, parent=None):
@@ -210,9 +216,9 @@ class EngineClient(QObject):
         self.thread.start()
         self._closed = False
 
-    def load(self, model: str) -> None:
+    def load(self, model: str, addon: str = "") -> None:
         if not self._closed:
-            self._load.emit(model)
+            self._load.emit(model, addon)
 
     def submit(self, job: Job) -> None:
         if not self._closed:

@@ -11,14 +11,18 @@ from pathlib import Path
 from PIL import Image
 
 from squeeze_studio.events import GenerationCancelled, ImageResult, StepEvent
+from squeeze_studio.hub.defaults import PAPER_DEFAULTS, StageDefaults
 from squeeze_studio.request import GenerationRequest
 
 
 class FakeEngine:
-    def __init__(self, model_path: str = "", pause_after_step: int | None = None):
+    def __init__(self, model_path: str = "", pause_after_step: int | None = None,
+                 stage_defaults: StageDefaults = PAPER_DEFAULTS, addon: str = ""):
         self.model_path = model_path or "fake-demo"
+        self.addon = addon
         self.model_name = "fake-model"
         self.device_name = "cpu"
+        self.stage_defaults = stage_defaults
         self.native_size = (32, 32)
         self.mllm_runs = 0
         self.pause_after_step = pause_after_step
@@ -47,7 +51,7 @@ class FakeEngine:
         self.mllm_runs += 1  # one joint encoding per call, as the real engine does for a sweep
         for index, single in enumerate(singles):
             width, height = single.width or 32, single.height or 32
-            single = single.replace(width=width, height=height, model=self.model_path)
+            single = single.replace(width=width, height=height, model=self.model_path, addon=self.addon)
             total = single.num_inference_steps
             for step in range(1, total + 1):
                 if should_cancel():
@@ -63,14 +67,25 @@ class FakeEngine:
 
 
 class FakeEngineFactory:
-    """Builds ``FakeEngine``s and remembers the last one, so tests can reach it."""
+    """Builds ``FakeEngine``s and remembers the last one, so tests can reach it.
 
-    def __init__(self, **options):
+    ``defaults`` maps a model (or add-on) to the stage defaults it recommends; ``broken`` maps a model to
+    the one-line ``ValueError`` the real engine would raise for it."""
+
+    def __init__(self, defaults: dict[str, StageDefaults] | None = None, broken: dict[str, str] | None = None,
+                 **options):
         self.options = options
+        self.defaults = defaults or {}
+        self.broken = broken or {}
         self.engine: FakeEngine | None = None
         self.loads = 0
+        self.loaded: list[tuple[str, str]] = []
 
-    def __call__(self, model: str) -> FakeEngine:
+    def __call__(self, model: str, addon: str = "") -> FakeEngine:
         self.loads += 1
-        self.engine = FakeEngine(model, **self.options)
+        if model in self.broken:
+            raise ValueError(self.broken[model])
+        defaults = self.defaults.get(addon) or self.defaults.get(model) or PAPER_DEFAULTS
+        self.engine = FakeEngine(model, stage_defaults=defaults, addon=addon, **self.options)
+        self.loaded.append((model, addon))
         return self.engine

@@ -19,8 +19,11 @@ def url_mime(paths: list[str]) -> QMimeData:
 def drop(widget: QWidget, mime: QMimeData) -> bool:
     """Drag ``mime`` onto the middle of ``widget`` and drop it, as the file manager would."""
     centre = widget.rect().center()
-    enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:  # PySide6 up to 6.11 takes a QPoint here, 6.12 a QPointF
+        enter = QDragEnterEvent(centre, *args)
+    except TypeError:
+        enter = QDragEnterEvent(QPointF(centre), *args)
     QApplication.sendEvent(widget, enter)
     event = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)

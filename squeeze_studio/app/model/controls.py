@@ -26,7 +26,8 @@ FIELDS: dict[str, type] = {
     "width": int,
     "height": int,
     "batch_count": int,
-    "model": str,
+    "model": str,  # "" = built-in demo, a folder, or a Hugging Face repo id
+    "addon": str,  # "" = no add-on, else an add-on folder
 }
 
 

@@ -25,11 +25,14 @@ from .controls import Controls
 from .drops import DropPlan, plan_drop
 from .generation import GenerationState
 from .history import History
+from .model_names import addon_label, is_repo_id, model_label
 from .subjects import SubjectList
 from .sweep import sweep_variations, variation_label
 
 log = logging.getLogger(__name__)
 RECENT_MODELS = 8
+RECENT_ADDONS = 8
+STAGE_FIELDS = ("tau1", "tau2", "guidance_scale")
 RECENT_RESULTS = 32  # decoded results kept in memory; older ones are read back from their PNG when shown
 
 
@@ -38,6 +41,8 @@ class Studio(QObject):
     canvas_image = Signal(object, str)       # QImage, caption: what the canvas shows when idle
     status_changed = Signal()                # model / device / memory text
     recent_models_changed = Signal()
+    recent_addons_changed = Signal()
+    stage_defaults_changed = Signal()        # the loaded model's recommended τ1/τ2/guidance (or none loaded)
     show_comparison = Signal()               # switch the window to the comparison view
     show_canvas = Signal()                   # switch the window to the canvas
     job_finished = Signal(str)               # "done", "cancelled" or "failed", after all its results
@@ -51,6 +56,15 @@ class Studio(QObject):
         self.history = History(HistoryIndex(), self)
         self.comparison = Comparison(self)
         self.recent_models: list[str] = []
+        self.recent_addons: list[str] = []
+        self.loaded: tuple[str, str] | None = None      # (model, add-on) of the engine in the worker
+        self.stage_defaults: dict | None = None         # the loaded model's: tau1, tau2, guidance_scale, origin
+        self._last_good: tuple[str, str] | None = None  # what the window goes back to after a failed load
+        self._loading: tuple[str, str] | None = None
+        self._defaults_for: tuple[str, str] | None = None  # the choice whose defaults replace the controls
+        self._announce_defaults = False  # say so in the status bar even when they change nothing
+        self._applying_defaults = False
+        self._preload_pending = False
         self.model_name, self.device_name, self.memory_text = "", "", ""
         self.results: list[SavedResult] = []  # the latest results of this run, oldest first
         self._job: Job | None = None
@@ -68,12 +82,14 @@ class Studio(QObject):
         worker.failed.connect(self._on_failed)
 
         self.autosaver = SessionAutosaver(self.session_snapshot, parent=self)
-        if restore_session:
-            self._restore_session()
+        if not (restore_session and self._restore_session()):
+            self._defaults_for = self.model_key()  # a first start takes the model's defaults; a session keeps its own
         self.controls.changed.connect(self.autosaver.schedule)
+        self.controls.changed.connect(self._on_control_edited)
         self.subjects.changed.connect(self.autosaver.schedule)
         self.subjects.current_changed.connect(self.autosaver.schedule)
         self.recent_models_changed.connect(self.autosaver.schedule)
+        self.recent_addons_changed.connect(self.autosaver.schedule)
 
     # --- generation ---------------------------------------------------------------------------
     @property
@@ -81,8 +97,11 @@ class Studio(QObject):
         return self.generation.busy
 
     def preload_model(self) -> None:
-        """Start loading the chosen model in the worker; the window is already on screen."""
-        self.client.load(self.controls.get("model"))
+        """Start loading the chosen model (and add-on) in the worker; the window is already on screen."""
+        self.client.load(*self.model_key())
+
+    def model_key(self) -> tuple[str, str]:
+        return self.controls.get("model"), self.controls.get("addon")
 
     def build_request(self) -> GenerationRequest | None:
         """The request for the next run, or None (with a message) when the settings cannot run."""
@@ -138,15 +157,26 @@ class Studio(QObject):
         self.client.submit(job)
 
     # --- worker signals ------------------------------------------------------------------------
-    def _on_model_loading(self, model: str) -> None:
-        self.model_name = f"Loading {Path(model).name if model else 'demo model'}…"
+    def _on_model_loading(self, model: str, addon: str) -> None:
+        self._loading = (model, addon)
+        self.loaded = None  # the worker dropped the previous engine
+        suffix = f" + {addon_label(addon)}" if addon else ""
+        self.model_name = f"Loading {model_label(model) if model else 'demo model'}{suffix}…"
         self.generation.loading()
         self.status_changed.emit()
 
-    def _on_model_ready(self, name: str, device: str) -> None:
+    def _on_model_ready(self, name: str, device: str, defaults: dict) -> None:
+        key, self._loading = self._loading or self.model_key(), None
+        self.loaded = self._last_good = key
         self.model_name, self.device_name = name, device
         self.generation.loaded()
         self.status_changed.emit()
+        self._remember(*key)  # only a model that loaded joins the recent lists
+        self.stage_defaults = dict(defaults)
+        self.stage_defaults_changed.emit()
+        if self._defaults_for == key:
+            self._defaults_for = None
+            self.apply_model_defaults(announce=self._announce_defaults)
 
     def _on_memory(self, text: str) -> None:
         self.memory_text = text
@@ -171,6 +201,9 @@ class Studio(QObject):
             return
         self.generation.stop()
         self._job = None
+        if self._preload_pending:
+            self._preload_pending = False
+            self.preload_model()
         if outcome == "cancelled":
             self.message.emit("Cancelled; finished images were kept")
         self.job_finished.emit(outcome)
@@ -178,14 +211,23 @@ class Studio(QObject):
     def _on_failed(self, text: str) -> None:
         if self._closed:
             return
+        failed_key = None
         if text.startswith("Could not load model"):
+            failed_key, self._loading, self.loaded = self._loading, None, None
             self.model_name = "No model loaded"
+            self.stage_defaults = None
             self.status_changed.emit()
+            self.stage_defaults_changed.emit()
         had_job, self._job = self._job is not None, None
         self.generation.stop()
-        self.message.emit(text)
+        self.message.emit(text)  # the one-line reason stays in the status bar
         if had_job:
             self.job_finished.emit("failed")
+        if failed_key is not None:
+            self._fall_back(failed_key)
+        elif self._preload_pending:
+            self._preload_pending = False
+            self.preload_model()
 
     # --- references: drops, paste, libraries ----------------------------------------------------
     def drop_paths(self, paths: list[str], subject_index: int | None = None, allow_recipe: bool = True) -> None:
@@ -237,13 +279,16 @@ class Studio(QObject):
     def restore_recipe(self, request: GenerationRequest, source: str) -> None:
         """Take instruction, controls and references from a generated PNG's recipe."""
         notes = []
-        if request.model and not Path(request.model).is_dir():
+        if request.model and not Path(request.model).is_dir() and not is_repo_id(request.model):
             notes.append(f"its model folder {Path(request.model).name} is gone, kept the current model")
             request = request.replace(model=self.controls.get("model"))
-        model_changed = request.model != self.controls.get("model")
+        if request.addon and not Path(request.addon).is_dir():
+            notes.append(f"its add-on folder {Path(request.addon).name} is gone, kept the current add-on")
+            request = request.replace(addon=self.controls.get("addon"))
+        model_changed = (request.model, request.addon) != self.model_key()
         self.controls.apply_request(request)
-        if model_changed:
-            self.choose_model(request.model)
+        if model_changed:  # the recipe's own τ and guidance stay: they are what made the image
+            self.choose_model(request.model, request.addon, take_defaults=False)
         existing = [p for p in request.references if Path(p).exists()]
         missing = len(request.references) - len(existing)
         if existing and existing != self.subjects.references():
@@ -286,26 +331,80 @@ class Studio(QObject):
         self.show_comparison.emit()
 
     # --- model choice -------------------------------------------------------------------------
-    def choose_model(self, folder: str) -> None:
-        if folder:
-            self.recent_models = [folder] + [m for m in self.recent_models if m != folder][: RECENT_MODELS - 1]
+    def choose_model(self, model: str, addon: str | None = None, take_defaults: bool = True) -> None:
+        """Switch to ``model`` (a folder, a repo id or "" for the demo) and ``addon`` (None: keep the current).
+
+        It joins the recent list only once it has loaded; when it loads, its stage defaults replace the
+        controls' unless ``take_defaults`` is off (a restored recipe keeps its own values)."""
+        self.controls.set("model", model)
+        if addon is not None:
+            self.controls.set("addon", addon)
+        self._defaults_for = self.model_key() if take_defaults else None
+        self._announce_defaults = True
+        self._preload_pending = self.busy  # loads when the running job ends
+        if not self.busy:
+            self.preload_model()
+
+    def choose_addon(self, addon: str, take_defaults: bool = True) -> None:
+        self.choose_model(self.controls.get("model"), addon, take_defaults)
+
+    def apply_model_defaults(self, announce: bool = False) -> None:
+        """Set τ1/τ2/guidance to the loaded model's recommended values; the status bar says where they come
+        from when they changed something (always with ``announce``)."""
+        defaults = self.stage_defaults
+        if defaults is None:
+            self.message.emit("No model is loaded yet, so it has no stage defaults")
+            return
+        before = [self.controls.get(name) for name in STAGE_FIELDS]
+        self._applying_defaults = True
+        try:
+            self.controls.set("tau2", defaults["tau2"])  # tau2 first: it pushes tau1 up, never past the target
+            self.controls.set("tau1", defaults["tau1"])
+            self.controls.set("guidance_scale", defaults["guidance_scale"])
+        finally:
+            self._applying_defaults = False
+        changed = before != [self.controls.get(name) for name in STAGE_FIELDS]
+        if announce or changed:
+            self.message.emit(f"Stage defaults τ1 {defaults['tau1']:.2f} / τ2 {defaults['tau2']:.2f}, guidance "
+                              f"{defaults['guidance_scale']:g} from: {defaults['origin']}")
+
+    def _on_control_edited(self, name: str) -> None:
+        """A stage value set by hand (or by a recipe) before the chosen model loaded is kept, not overwritten."""
+        if name in ("", *STAGE_FIELDS) and not self._applying_defaults:
+            self._defaults_for = None
+
+    def _remember(self, model: str, addon: str) -> None:
+        if model:
+            self.recent_models = [model] + [m for m in self.recent_models if m != model][: RECENT_MODELS - 1]
             self.recent_models_changed.emit()
-        self.controls.set("model", folder)
+        if addon:
+            self.recent_addons = [addon] + [a for a in self.recent_addons if a != addon][: RECENT_ADDONS - 1]
+            self.recent_addons_changed.emit()
+
+    def _fall_back(self, failed: tuple[str, str]) -> None:
+        """After a failed load the choice goes back to the last model that loaded, which loads again."""
+        target = self._last_good
+        if target is None or target == failed or self.model_key() != failed:
+            return
+        self.controls.set("model", target[0])
+        self.controls.set("addon", target[1])
         if not self.busy:
             self.preload_model()
 
     # --- session ------------------------------------------------------------------------------
     def session_snapshot(self) -> dict:
         return {**self.subjects.to_dict(), "controls": self.controls.to_dict(),
-                "recent_models": list(self.recent_models)}
+                "recent_models": list(self.recent_models), "recent_addons": list(self.recent_addons)}
 
-    def _restore_session(self) -> None:
+    def _restore_session(self) -> bool:
         data, self.startup_message = load_session()
         if not data:
-            return
+            return False
         self.subjects.load_dict(data)
         self.controls.load_dict(data.get("controls") or {})
         self.recent_models = [str(m) for m in data.get("recent_models") or []][:RECENT_MODELS]
+        self.recent_addons = [str(a) for a in data.get("recent_addons") or []][:RECENT_ADDONS]  # newer sessions only
+        return True
 
     def shutdown(self) -> None:
         """Save the session, cancel and join the worker, close the index. Safe to call twice."""

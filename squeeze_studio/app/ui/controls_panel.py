@@ -1,10 +1,9 @@
-"""The generation controls, bound to ``Controls``: stage bar, guidance, steps, seed, size, batch, model."""
+"""The generation controls, bound to ``Controls``: stage bar, guidance, steps, seed, size, batch, model, add-on."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -19,13 +18,17 @@ from PySide6.QtWidgets import (
 )
 
 from ..model.controls import MAX_SEED
+from ..model.model_names import DEMO_LABEL, NO_ADDON_LABEL, addon_label, model_label
 from ..model.studio import Studio
 from .stage_bar import StageBar
 
-CHOOSE_FOLDER = "\x00choose"  # combo item data of "Choose model folder…"
+CHOOSE_FOLDER = "\x00choose"  # combo item data of "Choose model folder…" / "Choose add-on folder…"
+OPEN_MODELS = "\x00models"    # combo item data of "Models…"
 
 
 class ControlsPanel(QWidget):
+    models_dialog_requested = Signal()
+
     def __init__(self, studio: Studio, parent: QWidget | None = None):
         super().__init__(parent)
         self._studio = studio
@@ -36,6 +39,13 @@ class ControlsPanel(QWidget):
         self.stage_bar = StageBar()
         self.stage_bar.values_changed.connect(self._stage_changed)
         form.addRow(self.stage_bar)
+
+        self.defaults_note = QLabel(wordWrap=True)
+        self.defaults_note.setToolTip("Where the loaded model's recommended stage settings come from.")
+        self.defaults_button = QToolButton(text="Apply")
+        self.defaults_button.setToolTip("Set τ1, τ2 and guidance to the loaded model's recommended values.")
+        self.defaults_button.clicked.connect(lambda: studio.apply_model_defaults(announce=True))
+        form.addRow(self._row(self.defaults_note, self.defaults_button))
 
         self.guidance = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=20.0, singleStep=0.5)
         self.guidance.setToolTip("Guidance (CFG): how strongly the image follows the instruction and references. "
@@ -77,14 +87,24 @@ class ControlsPanel(QWidget):
         form.addRow("Avoid", self.negative)
 
         self.model = QComboBox()
-        self.model.setToolTip("Model: the built-in demo model runs anywhere (small, low detail); choose a "
-                              "SqueezePipeline folder for a full model. Changing it loads the model in the background.")
+        self.model.setToolTip("Model: the built-in demo model runs anywhere (small, low detail). For a full model "
+                              "choose a Squeeze model folder, a stock Qwen-Image-Edit-Plus folder, or one from the "
+                              "Hugging Face cache (Models…). It loads in the background; one that fails to load "
+                              "is not kept and the status bar says why.")
         self.model.activated.connect(self._model_chosen)
         form.addRow("Model", self.model)
 
+        self.addon = QComboBox()
+        self.addon.setToolTip("Add-on: what Squeeze training adds to a base model (a trained connector, a LoRA, and "
+                              "recommended stage settings). Without one, a stock base runs as itself.")
+        self.addon.activated.connect(self._addon_chosen)
+        form.addRow("Add-on", self.addon)
+
         self._controls.changed.connect(self._refresh)
         studio.recent_models_changed.connect(self._fill_models)
-        self._fill_models()
+        studio.recent_addons_changed.connect(self._fill_addons)
+        studio.stage_defaults_changed.connect(self._show_model_defaults)
+        self._show_model_defaults()
         self._refresh("")
 
     def _row(self, *widgets: QWidget) -> QWidget:
@@ -109,23 +129,64 @@ class ControlsPanel(QWidget):
         self._controls.set("tau2", tau2)
 
     def _fill_models(self) -> None:
-        with QSignalBlocker(self.model):
-            self.model.clear()
-            self.model.addItem("Built-in demo model", "")
-            for folder in self._studio.recent_models:
-                self.model.addItem(Path(folder).name, folder)
-                self.model.setItemData(self.model.count() - 1, folder, Qt.ItemDataRole.ToolTipRole)
-            self.model.addItem("Choose model folder…", CHOOSE_FOLDER)
-        self._refresh("model")
+        """Demo, the recent models (and the current choice while it loads), "Models…", "Choose model folder…"."""
+        self._fill(self.model, DEMO_LABEL, self._studio.recent_models, self._controls.get("model"), model_label,
+                   [("Models…", OPEN_MODELS, "What is installed: use, verify, download, remove"),
+                    ("Choose model folder…", CHOOSE_FOLDER, "A Squeeze model folder or a stock diffusers one")])
+
+    def _fill_addons(self) -> None:
+        self._fill(self.addon, NO_ADDON_LABEL, self._studio.recent_addons, self._controls.get("addon"), addon_label,
+                   [("Choose add-on folder…", CHOOSE_FOLDER, "A folder with squeeze_addon.json")])
+
+    @staticmethod
+    def _fill(combo: QComboBox, none_label: str, recent: list[str], current: str, label, actions) -> None:
+        choices = recent if not current or current in recent else [current, *recent]
+        with QSignalBlocker(combo):
+            combo.clear()
+            combo.addItem(none_label, "")
+            for value in choices:
+                combo.addItem(label(value), value)
+                combo.setItemData(combo.count() - 1, value, Qt.ItemDataRole.ToolTipRole)
+            for text, data, tip in actions:
+                combo.addItem(text, data)
+                combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+            combo.setCurrentIndex(max(combo.findData(current), 0))
 
     def _model_chosen(self, index: int) -> None:
-        folder = self.model.itemData(index)
-        if folder == CHOOSE_FOLDER:
-            folder = QFileDialog.getExistingDirectory(self, "Choose a SqueezePipeline model folder")
-            if not folder:
+        model = self.model.itemData(index)
+        if model == OPEN_MODELS:
+            self._refresh("model")  # the dialog's "Use" makes the choice
+            self.models_dialog_requested.emit()
+            return
+        if model == CHOOSE_FOLDER:
+            model = QFileDialog.getExistingDirectory(self, "Choose a model folder (Squeeze or stock diffusers)")
+            if not model:
                 self._refresh("model")
                 return
-        self._studio.choose_model(folder)
+        if self._studio.loaded != (model, self._controls.get("addon")):  # picking a failed one again retries
+            self._studio.choose_model(model)
+
+    def _addon_chosen(self, index: int) -> None:
+        addon = self.addon.itemData(index)
+        if addon == CHOOSE_FOLDER:
+            addon = QFileDialog.getExistingDirectory(self, "Choose an add-on folder (with squeeze_addon.json)")
+            if not addon:
+                self._refresh("addon")
+                return
+        if self._studio.loaded != (self._controls.get("model"), addon):
+            self._studio.choose_addon(addon)
+
+    def _show_model_defaults(self) -> None:
+        defaults = self._studio.stage_defaults
+        if defaults is None:
+            self.stage_bar.clear_model_default()
+            self.defaults_note.setText("Model default: shown once the model has loaded")
+            self.defaults_button.setEnabled(False)
+            return
+        self.stage_bar.set_model_default(defaults["tau1"], defaults["tau2"], defaults["origin"])
+        self.defaults_note.setText(f"Model default τ1 {defaults['tau1']:.2f} / τ2 {defaults['tau2']:.2f}, guidance "
+                                   f"{defaults['guidance_scale']:g}: {defaults['origin']}")
+        self.defaults_button.setEnabled(True)
 
     def _refresh(self, name: str) -> None:
         """Show the model's values; ``name`` "" means everything changed."""
@@ -142,20 +203,19 @@ class ControlsPanel(QWidget):
             "batch_count": lambda: self.batch.setValue(c.get("batch_count")),
             "negative_prompt": lambda: self.negative.setText(c.get("negative_prompt").strip()),
             "model": self._show_model,
+            "addon": self._show_addon,
         }
         # Showing a value must not write it back (and must not re-trigger autosave or a model load).
         blockers = [QSignalBlocker(w) for w in (self.stage_bar, self.guidance, self.steps, self.seed,
                                                  self.seed_lock, self.width_box, self.height_box,
-                                                 self.batch, self.negative, self.model)]
+                                                 self.batch, self.negative, self.model, self.addon)]
         for key, update in updates.items():
             if name in ("", key):
                 update()
         del blockers
 
     def _show_model(self) -> None:
-        model = self._controls.get("model")
-        index = self.model.findData(model)
-        if index < 0:  # a folder restored from a recipe or session that is not in the recent list
-            self.model.insertItem(1, Path(model).name, model)
-            index = 1
-        self.model.setCurrentIndex(index)
+        self._fill_models()  # a choice that failed to load leaves the list again
+
+    def _show_addon(self) -> None:
+        self._fill_addons()

@@ -85,6 +85,8 @@ class MainWindow(QMainWindow):
             settings.setValue("state", self.saveState())
         settings.sync()
         self.hide()  # joining the worker can take a moment if a model is still loading
+        if self.workspace is not None:
+            self.workspace.shutdown()  # a download is cancelled, a verification finishes
         if self.studio is not None:
             self.studio.shutdown()  # cancels a running generation and joins the worker thread
         super().closeEvent(event)

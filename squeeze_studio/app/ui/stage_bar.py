@@ -4,12 +4,18 @@ Left is t = 1 (pure noise), right is t = 0 (the image). The handles split the ru
 three stages: MLLM only (t >= tau1: layout and semantics form freely, no copy-paste), MLLM + VAE,
 and VAE-focused (t < tau2: identity detail is refined). Colours come from the palette, so the bar
 follows the system's light or dark scheme.
+
+Under the bar, filled ticks mark the paper's default and, where the loaded model recommends other
+values (a base whose connector is untrained runs as itself: τ1 = 1, τ2 = 0), hollow ticks mark the
+model's; the tooltip says where each came from.
 """
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette, QPen, QPolygonF
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
 from ...request import DEFAULT_TAU1, DEFAULT_TAU2
 
@@ -20,9 +26,10 @@ TOOLTIP = (
     "the reference pixels are not seen, which prevents copy-paste.<br>"
     "<b>MLLM + VAE</b> (τ2 ≤ t &lt; τ1): the reference pixels join in and lock identity.<br>"
     "<b>VAE-focused</b> (t &lt; τ2): fine detail (texture, logos, fur) is copied from the references.<br>"
-    "Move τ1 right for more freedom of pose, τ2 left for more identity detail. "
-    "Paper default: τ1 0.95, τ2 0.85. Double-click resets; arrow keys nudge the selected handle."
+    "Move τ1 right for more freedom of pose, τ2 left for more identity detail.<br>"
+    f"▲ <b>Paper default</b>: τ1 {DEFAULT_TAU1:.2f}, τ2 {DEFAULT_TAU2:.2f} (arXiv 2605.26111).<br>"
 )
+HELP = "Double-click resets to the model default; right-click for both defaults; arrow keys nudge the selected handle."
 
 
 def _blend(a: QColor, b: QColor, amount: float) -> QColor:
@@ -43,12 +50,14 @@ class StageBar(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._tau1, self._tau2 = DEFAULT_TAU1, DEFAULT_TAU2
+        self._model_default: tuple[float, float] | None = None
+        self._model_origin = ""
         self._active = 0  # 0 = tau1 handle, 1 = tau2 handle
         self._dragging = False
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(220)
-        self.setToolTip(TOOLTIP)
+        self._update_tooltip()
         self.setAccessibleName("Stage balance tau1 tau2")
 
     # --- values ------------------------------------------------------------------------------
@@ -64,6 +73,40 @@ class StageBar(QWidget):
             if emit:
                 self.values_changed.emit(tau1, tau2)
 
+    def set_model_default(self, tau1: float, tau2: float, origin: str) -> None:
+        """The loaded model's recommended τ1/τ2 and, in a few words, where they come from."""
+        self._model_default, self._model_origin = (round(tau1, 2), round(tau2, 2)), origin
+        self._model_default_changed()
+
+    def clear_model_default(self) -> None:
+        self._model_default, self._model_origin = None, ""
+        self._model_default_changed()
+
+    def _model_default_changed(self) -> None:
+        self._update_tooltip()
+        self.updateGeometry()  # one more line while the model's marker is shown
+        self.update()
+
+    def model_default(self) -> tuple[float, float] | None:
+        return self._model_default
+
+    def shows_model_marker(self) -> bool:
+        return self._model_default not in (None, (DEFAULT_TAU1, DEFAULT_TAU2))
+
+    def reset(self, to_paper: bool = False) -> None:
+        """Back to the model's default (the paper's when no model says otherwise)."""
+        tau1, tau2 = (DEFAULT_TAU1, DEFAULT_TAU2) if to_paper or self._model_default is None else self._model_default
+        self.set_values(tau1, tau2, emit=True)
+
+    def _update_tooltip(self) -> None:
+        model = ""
+        if self._model_default is not None:
+            tau1, tau2 = self._model_default
+            marker = "△ " if self.shows_model_marker() else ""
+            model = (f"{marker}<b>Model default</b>: τ1 {tau1:.2f}, τ2 {tau2:.2f}, from: "
+                     f"{escape(self._model_origin, quote=False)}.<br>")
+        self.setToolTip(TOOLTIP + model + HELP)
+
     def _move_active(self, t: float) -> None:
         if self._active == 0:
             self.set_values(t, min(self._tau2, t), emit=True)
@@ -74,11 +117,15 @@ class StageBar(QWidget):
     def _line(self) -> int:
         return QFontMetrics(self.font()).height()
 
+    def _height(self) -> int:
+        """Axis labels, bar, ticks, readout, the model-default line when shown, legend."""
+        return self._line() * (5 if self.shows_model_marker() else 4) + 26
+
     def sizeHint(self) -> QSize:
-        return QSize(320, self._line() * 5 + 18)
+        return QSize(320, self._height())
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(220, self._line() * 5 + 18)
+        return QSize(220, self._height())
 
     def _bar(self) -> QRectF:
         margin = 8.0
@@ -124,12 +171,11 @@ class StageBar(QWidget):
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(bar)
 
-        # The paper's default as two ticks under the bar.
-        painter.setPen(QPen(text_color, 1))
-        painter.setBrush(text_color)
-        for t in (DEFAULT_TAU1, DEFAULT_TAU2):
-            x, y = self._x(t), bar.bottom() + 2
-            painter.drawPolygon(QPolygonF([QPointF(x, y), QPointF(x - 4, y + 6), QPointF(x + 4, y + 6)]))
+        # The paper's default as two filled ticks under the bar; the model's, where it differs, hollow.
+        self._paint_ticks(painter, (DEFAULT_TAU1, DEFAULT_TAU2), QPen(text_color, 1), text_color)
+        if self.shows_model_marker():
+            pen = QPen(palette.color(QPalette.ColorRole.Highlight), 1.5)
+            self._paint_ticks(painter, self._model_default, pen, palette.color(QPalette.ColorRole.Base))
 
         # Handles: a grip on each threshold; the active one gets the focus colour.
         for index, t in enumerate((self._tau1, self._tau2)):
@@ -149,8 +195,20 @@ class StageBar(QWidget):
                          f"τ1 {self._tau1:.2f} · τ2 {self._tau2:.2f}")
         painter.drawText(readout, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                          f"▲ paper default {DEFAULT_TAU1:.2f} / {DEFAULT_TAU2:.2f}")
-        self._paint_legend(painter, QRectF(bar.left(), below + line + 2, bar.width(), line), colors)
+        if self.shows_model_marker():
+            painter.drawText(readout.translated(0, line), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             "△ model default {:.2f} / {:.2f}".format(*self._model_default))
+        rows = 2 if self.shows_model_marker() else 1
+        self._paint_legend(painter, QRectF(bar.left(), below + rows * line + 4, bar.width(), line), colors)
         painter.end()
+
+    def _paint_ticks(self, painter: QPainter, values, pen: QPen, fill: QColor) -> None:
+        painter.setPen(pen)
+        painter.setBrush(fill)
+        y = self._bar().bottom() + 2
+        for t in values:
+            x = self._x(t)
+            painter.drawPolygon(QPolygonF([QPointF(x, y), QPointF(x - 4, y + 6), QPointF(x + 4, y + 6)]))
 
     def _paint_legend(self, painter: QPainter, row: QRectF, colors: list[QColor]) -> None:
         metrics = QFontMetrics(self.font())
@@ -184,7 +242,21 @@ class StageBar(QWidget):
         self._dragging = False
 
     def mouseDoubleClickEvent(self, _event) -> None:
-        self.set_values(DEFAULT_TAU1, DEFAULT_TAU2, emit=True)
+        self.reset()
+
+    def contextMenuEvent(self, event) -> None:
+        menu = self.defaults_menu()
+        menu.exec(event.globalPos())
+        menu.deleteLater()
+
+    def defaults_menu(self) -> QMenu:
+        menu = QMenu(self)
+        if self._model_default is not None:
+            menu.addAction("Reset to model default (τ1 {:.2f} / τ2 {:.2f})".format(*self._model_default),
+                           self.reset)
+        menu.addAction(f"Reset to paper default (τ1 {DEFAULT_TAU1:.2f} / τ2 {DEFAULT_TAU2:.2f})",
+                       lambda: self.reset(to_paper=True))
+        return menu
 
     def keyPressEvent(self, event) -> None:
         step = 0.05 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0.01

@@ -36,6 +36,7 @@ class Workspace(QObject):
     def __init__(self, window: QMainWindow, studio: Studio):
         super().__init__(window)
         self.window, self.studio = window, studio
+        self.models_dialog = None  # built on first use
 
         self.canvas = Canvas(studio)
         self.comparison_view = ComparisonView(studio.comparison)
@@ -101,6 +102,7 @@ class Workspace(QObject):
         buttons.addWidget(self.sweep_seeds)
 
         self.controls_panel = ControlsPanel(self.studio)
+        self.controls_panel.models_dialog_requested.connect(self.open_models)
         panel = QWidget()
         layout = QVBoxLayout(panel)
         layout.addWidget(QLabel("Instruction"))
@@ -128,6 +130,7 @@ class Workspace(QObject):
     def _build_menus(self) -> None:
         file_menu = self.window.menuBar().addMenu("&File")
         self._action(file_menu, "Add reference images…", self._add_images, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Models…", self.open_models, QKeySequence("Ctrl+Shift+M"))
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.window.close, QKeySequence.StandardKey.Quit)
         edit_menu = self.window.menuBar().addMenu("&Edit")
@@ -195,6 +198,23 @@ class Workspace(QObject):
             self.studio.paste_image(mime.imageData())
         else:
             self.window.show_message("The clipboard holds no image or file")
+
+    def open_models(self):
+        """The Models dialog (one, kept while the window lives): installed, downloadable, verify, remove."""
+        from .models_dialog import ModelsDialog
+
+        if self.models_dialog is None:
+            self.models_dialog = ModelsDialog(self.studio, self.window)
+        else:
+            self.models_dialog.refresh()
+        self.models_dialog.show()
+        self.models_dialog.raise_()
+        return self.models_dialog
+
+    def shutdown(self) -> None:
+        """Before the window closes: stop a download or verification still running."""
+        if self.models_dialog is not None:
+            self.models_dialog.stop_tasks()
 
     def _add_images(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self.window, "Add reference images", "",
