@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .memory.modes import DESCRIPTIONS, MEMORY_MODES
 from .request import GenerationRequest
 
 USAGE_ERROR = 2
@@ -44,7 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--cfg", type=float, default=None, help="guidance scale; default: the model's")
     gen.add_argument("--width", type=int, default=None)
     gen.add_argument("--height", type=int, default=None)
-    gen.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    gen.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the best present)")
+    gen.add_argument("--memory", default="auto", choices=MEMORY_MODES, metavar="MODE",
+                     help="GPU memory mode (squeeze models plan shows what each needs): "
+                          + "; ".join(f"{mode}: {text}" for mode, text in DESCRIPTIONS.items()))
+    gen.add_argument("--weights", default=None, metavar="FORMAT",
+                     help="store the transformer as fp8 (bf16 compute), int8 or nf4 (bitsandbytes/torchao), or load "
+                          "it from a .gguf / .safetensors file (default: the model's own, bf16 on a GPU)")
     gen.set_defaults(func=run_generate)
 
     from .ablations.cli import add_ablate_parser
@@ -84,7 +91,10 @@ def run_generate(args) -> int:
     from .engine import Engine
     from .events import ImageResult
 
-    engine = Engine(args.model, args.addon, device=args.device, previews=False)
+    engine = Engine(args.model, args.addon, device=args.device, previews=False, memory=args.memory,
+                    weights=args.weights)
+    plan = engine.plan_for(request)
+    print(f"memory plan: {plan.summary()}", file=sys.stderr)
     events = engine.generate(request)
     with tqdm(total=request.num_inference_steps, desc="denoising", unit="step", file=sys.stderr) as bar:
         for event in events:
@@ -97,6 +107,9 @@ def run_generate(args) -> int:
     if None in (args.tau1, args.tau2, args.cfg):
         used = (f"; model defaults tau1 {request.tau1:g}, tau2 {request.tau2:g}, cfg {request.guidance_scale:g}: "
                 f"{defaults.origin}")
+    peak = engine.measured_peak()
+    if peak is not None:
+        used += f"; peak VRAM {peak / 2**30:.1f} GiB measured, {plan.vram_bytes / 2**30:.1f} GiB planned"
     print(f"wrote {path} ({event.seconds:.1f} s{used})", file=sys.stderr)
     return 0
 

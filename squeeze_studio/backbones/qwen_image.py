@@ -5,6 +5,9 @@ the demo model needs); the adapter hides which: latents always travel as (B, C, 
 
 Packing, dimensions and the noise schedule are diffusers' own helpers, called rather than re-written,
 so that with an identity connector and joint stages we match ``QwenImageEditPlusPipeline`` exactly.
+
+Tensors for the VAE go to the device it computes on (``execution_device``), not to ``vae.device``: under an
+offload mode its weights wait on the CPU until a hook moves them, and ``encode``/``decode`` move no inputs.
 """
 from __future__ import annotations
 
@@ -110,7 +113,7 @@ class QwenImageAdapter(BackboneAdapter):
     # -- the VAE, either kind -------------------------------------------------------------------------
     def vae_encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> raw latents (B, C, 1, h, w), the distribution's mode."""
-        pixels = pixels.to(self.vae.device, self.vae.dtype)
+        pixels = pixels.to(execution_device(self.vae), self.vae.dtype)
         if self.video_vae:
             return self.vae.encode(pixels.unsqueeze(2)).latent_dist.mode()
         return self.vae.encode(pixels).latent_dist.mode().unsqueeze(2)
@@ -142,15 +145,15 @@ class QwenImageAdapter(BackboneAdapter):
 
     @torch.no_grad()
     def decode(self, latents, height, width):
-        latents = self.unpack(latents, height, width).to(self.vae.dtype)
+        latents = self.unpack(latents, height, width).to(execution_device(self.vae), self.vae.dtype)
         mean, std = self._stats(latents)
         latents = latents / (1.0 / std) + mean  # the same operations as diffusers, for bit parity
         return self.vae_decode(latents)
 
     @torch.no_grad()
     def preview(self, latents, height, width):
-        if self.preview_projection is None:
-            self.preview_projection = self.preview_fitter(self)
+        if self.preview_projection is None:  # a fitted map has no offload hooks: it lives where the VAE computes
+            self.preview_projection = self.preview_fitter(self).to(execution_device(self.vae))
         return self.preview_projection(self.unpack(latents, height, width)[:, :, 0])
 
 
@@ -166,9 +169,25 @@ def fit_preview_projection(adapter: QwenImageAdapter, images: list[Image.Image] 
     else:
         generator = torch.Generator().manual_seed(seed)
         latents = torch.randn(samples, adapter.latent_channels, 1, grid, grid, generator=generator)
-        latents = latents.to(vae.device, vae.dtype)
+        latents = latents.to(execution_device(vae), vae.dtype)
     mean, std = adapter._stats(latents)
     decoded = adapter.vae_decode(latents * std + mean).clamp(-1, 1)
     projection = LatentPreviewProjection(latent_channels=adapter.latent_channels)
     projection.fit(latents[:, :, 0].float().cpu(), decoded.float().cpu())
-    return projection.to(vae.device)
+    return projection.to(execution_device(vae))
+
+
+def execution_device(module: torch.nn.Module) -> torch.device:
+    """Where ``module`` computes: its accelerate hook's device (model offload, device maps), else its diffusers
+    group-offloading onload device, else where its weights are."""
+    from diffusers.hooks.group_offloading import _get_group_onload_device
+
+    hook = getattr(module, "_hf_hook", None)
+    for part in getattr(hook, "hooks", (hook,)):
+        device = getattr(part, "execution_device", None)
+        if device is not None:
+            return torch.device(device)
+    try:
+        return _get_group_onload_device(module)  # what DiffusionPipeline._execution_device asks too
+    except ValueError:
+        return module.device

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..memory import MEMORY_MODES
 from ..request import DEFAULT_GUIDANCE
 from .defaults import METRICS
 from .settings import DEFAULT_SETTING, SWEEP, parse_taus
@@ -37,7 +38,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     taus.add_argument("--tau-sweep", action="store_true",
                       help="the trade-off grid: " + ", ".join(s.name for s in SWEEP))
     p.add_argument("--figure", metavar="FIG.png", default=None, help="draw the identity/adherence trade-off")
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the best present)")
+    p.add_argument("--memory", default="auto", choices=MEMORY_MODES,
+                   help="how the model uses GPU memory (default: auto, from free VRAM and the plan)")
     p.add_argument("--size", type=int, default=64, help="generated image side in pixels (default 64)")
     p.add_argument("--dino", default=None, metavar="PATH", help="local ViT/Dinov2 model folder: the DINO metric")
     p.add_argument("--clip", default=None, metavar="PATH", help="local CLIPModel folder: CLIP-I and CLIP-T")
@@ -96,7 +99,7 @@ def run_eval(args) -> int:
 
     report = evaluate(args.data, args.model, settings, limit=args.limit, steps=args.steps, cfg=args.cfg,
                       seed=args.seed, size=args.size, device=args.device, dino=args.dino, clip=args.clip,
-                      progress=not args.quiet, grid=args.grid, addon=args.addon)
+                      progress=not args.quiet, grid=args.grid, addon=args.addon, memory=args.memory)
     path = write_json(report, args.json)
     print(markdown_table(report))
     if args.figure:

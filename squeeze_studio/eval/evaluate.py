@@ -42,6 +42,7 @@ def evaluate(
     grid: str | os.PathLike | None = None,
     grid_rows: int = 12,
     addon: str | os.PathLike | None = None,
+    memory: str = "auto",
 ) -> dict:
     """Evaluate ``model`` on the dataset at ``data`` at each stage setting; returns the report (see
     ``report.py`` for how it is written). Bad input raises a one-line ``ValueError`` before generating."""
@@ -49,7 +50,7 @@ def evaluate(
     if not settings:
         raise ValueError("no stage settings to evaluate")
     examples = load_examples(data, limit)
-    runner = Runner(model, device=device, steps=steps, cfg=cfg, size=size, seed=seed, addon=addon)
+    runner = Runner(model, device=device, steps=steps, cfg=cfg, size=size, seed=seed, addon=addon, memory=memory)
     scorer = dreambench.DreamBenchScorer(dino, clip, runner.device) if dino or clip else None
     methods = [s.name for s in settings] + list(BASELINES)
 

@@ -1,4 +1,4 @@
-"""``squeeze models``: list, download, verify, add and remove models.
+"""``squeeze models``: list, download, verify, add and remove models, and plan their memory.
 
 ``add_models_parser(subparsers)`` registers the command on the ``squeeze`` CLI's subparsers. Bad input raises
 ``ValueError`` with one line, which the CLI prints as ``error: ...`` with exit status 2. The network is used by
@@ -19,7 +19,7 @@ def add_models_parser(subparsers) -> argparse.ArgumentParser:
         "models", help="list, download, verify and remove models",
         description="The models on this machine: the built-in demo, Hugging Face cache entries and added folders.")
     commands = p.add_subparsers(dest="models_command", required=True, parser_class=type(p),
-                                metavar="{list,download,verify,add,remove}")
+                                metavar="{list,download,verify,add,remove,plan}")
 
     ls = commands.add_parser("list", help="what is installed: where, size on disk, complete or not, kind")
     ls.set_defaults(func=run_list)
@@ -43,6 +43,24 @@ def add_models_parser(subparsers) -> argparse.ArgumentParser:
     rm.add_argument("name", metavar="NAME", help="registry name, repo id, or an added folder")
     rm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rm.set_defaults(func=run_remove)
+
+    from ..memory.modes import MEMORY_MODES
+
+    plan = commands.add_parser(
+        "plan", help="predicted peak GPU memory and RAM per memory mode, before anything loads",
+        description="From the configs and the weights' headers; nothing loads. A known model that is not downloaded "
+                    "is planned from its architecture's reference configs.")
+    plan.add_argument("spec", metavar="MODEL", nargs="?", default="",
+                      help="model folder, cached repo id, registry name or add-on (default: the built-in demo)")
+    plan.add_argument("--addon", default=None, metavar="DIR", help="add-on folder for the model")
+    plan.add_argument("--memory", default=None, choices=MEMORY_MODES, help="one mode (default: all of them)")
+    plan.add_argument("--width", type=int, default=None, help="output width (default: the model's size)")
+    plan.add_argument("--height", type=int, default=None, help="output height (default: the model's size)")
+    plan.add_argument("--references", type=int, default=2, help="number of references (default 2)")
+    plan.add_argument("--device", default=None,
+                      help="cuda, cuda:1, mps or cpu (default: the best present, or cuda on a machine without a GPU)")
+    plan.add_argument("--weights", default=None, metavar="FORMAT", help="fp8, int8, nf4 or a transformer file")
+    plan.set_defaults(func=run_plan)
     return p
 
 
@@ -142,6 +160,62 @@ def run_remove(args) -> int:
     freed = remove_cached(args.name)
     print(f"removed {folder.name}: {human_size(freed)} freed")
     return 0
+
+
+def run_plan(args) -> int:
+    from ..memory.devices import available_devices
+    from ..memory.modes import PLANNED_MODES
+    from ..memory.plan import plan_memory
+    from .reference_configs import QWEN_IMAGE_EDIT_PLUS
+    from .registry import known_model
+    from .source import FAMILY, resolve_model
+
+    if args.references < 0:
+        raise ValueError(f"--references must not be negative (got {args.references})")
+    try:
+        source, where = resolve_model(args.spec, args.addon), ""
+        name = source.name
+    except ValueError:
+        known = known_model(args.spec)
+        if known is None or known.repo_id is None or known.family != FAMILY or args.addon:
+            raise
+        source, where, name = QWEN_IMAGE_EDIT_PLUS, " (not downloaded: its reference configs)", known.repo_id
+    device = args.device or next(d for d in available_devices() + ["cuda"] if d != "cpu")
+
+    def plan(mode):
+        return plan_memory(source, mode, args.height, args.width, args.references, device, args.weights)
+
+    modes = [args.memory] if args.memory else [m for m in PLANNED_MODES if m != "multi-gpu" or "cuda" in device]
+    plans = [plan(mode) for mode in modes]
+    first = plans[0]
+    storage = f"transformer {args.weights}, " if args.weights else ""
+    print(f"{name}{where}: {first.width}x{first.height}, {first.references} references, {storage}{first.dtype} on "
+          f"{device}")
+    print("parameters: " + ", ".join(f"{role} {_count(n)}" for role, n in first.parameters.items()))
+    rows = [("MODE", "VRAM", "RAM", "FITS")]
+    for p in plans:
+        fits = "?" if p.free_vram is None and device != "cpu" else "yes" if p.fits else "no"
+        vram = "-" if device == "cpu" else f"{p.vram_bytes / 2**30:.1f} GiB" + (" per card" * (p.mode == "multi-gpu"))
+        rows.append((p.mode, vram, f"{p.ram_bytes / 2**30:.1f} GiB", fits))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    if not args.memory:
+        known = first.free_vram is not None or device == "cpu"
+        print(f"auto: {plan('auto').mode}" if known else "auto: chosen from the free VRAM when the model loads")
+    free = [f"{first.free_ram / 2**30:.1f} GiB RAM available"]
+    if device != "cpu":
+        free.insert(0, "free VRAM unknown (no such device here)" if first.free_vram is None
+                    else f"{first.free_vram / 2**30:.1f} GiB VRAM free")
+    print(f"{', '.join(free)}; predicted from the configs, not measured (squeeze generate prints the measured peak)")
+    return 0
+
+
+def _count(parameters: int) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if parameters >= scale:
+            return f"{parameters / scale:.2f}{unit}"
+    return str(parameters)
 
 
 def _confirm(question: str) -> bool:

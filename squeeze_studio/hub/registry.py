@@ -4,9 +4,10 @@ A short list kept by hand, so the window and ``squeeze models download`` can off
 is on disk. Every entry loads with diffusers' ``QwenImageEditPlusPipeline`` (or is the built-in demo).
 
 Sizes: ``download_bytes`` is the total the Hub's file listing shows, rounded; ``manager.download_size``
-asks the Hub for the exact bytes still missing before a download starts. VRAM numbers are estimates from
-the parameter counts (transformer ~20.4B parameters, ~38 GiB in bf16; Qwen2.5-VL-7B text encoder ~15.4 GiB;
-VAE ~0.25 GiB) plus activations at 1024 x 1024, not measurements: ``vram_is_estimate`` says so.
+asks the Hub for the exact bytes still missing before a download starts. ``vram_gib`` is the peak GPU memory per
+memory mode at 1024 x 1024 with two references in bf16, as ``squeeze models plan`` predicts it from the
+architecture's reference configs (``squeeze_studio.memory``; a test keeps the two equal): estimates, not
+measurements, which ``vram_is_estimate`` says.
 
 Plain Python, no torch: the window reads it at start-up.
 """
@@ -14,19 +15,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-FAMILY = "qwen_image_edit_plus"
-# Memory modes, most memory first: everything on the GPU; whole components moved on and off (the
-# transformer alone must fit); groups of layers streamed; one layer at a time (slow); weights kept in fp8
-# and upcast layer by layer.
-MEMORY_MODES = ("full", "model-offload", "group-offload", "sequential", "fp8-layerwise")
+from ..memory.modes import PLANNED_MODES
 
-_QWEN_EDIT_VRAM = {"full": 56.0, "model-offload": 40.0, "group-offload": 6.0, "sequential": 3.0,
-                   "fp8-layerwise": 30.0}
+FAMILY = "qwen_image_edit_plus"
+MEMORY_MODES = PLANNED_MODES  # the keys of vram_gib: squeeze_studio.memory's modes, "auto" aside
+
+_QWEN_EDIT_VRAM = {"full": 58.2, "model-offload": 39.9, "group-offload": 5.3, "sequential": 4.3,
+                   "multi-gpu": 41.3}
 _QWEN_EDIT_BYTES = 57_700_000_000
 _QWEN_EDIT_NOTES = ("Download size: the Hub's listing, rounded (transformer ~40.9 GB in 9 shards, text encoder "
-                    "~16.6 GB in 4, VAE ~0.25 GB); the exact figure is asked for before downloading. VRAM per memory "
-                    "mode: estimates from parameter counts plus activations at 1024 x 1024, not measured; "
-                    "group-offload adds activations to its ~6 GiB, sequential is slow.")
+                    "~16.6 GB in 4, VAE ~0.25 GB); the exact figure is asked for before downloading. GPU memory per "
+                    "memory mode at 1024 x 1024 with two references: predicted from the configs (squeeze models "
+                    "plan), an estimate, not measured; multi-gpu is per card, sequential is slow; --weights fp8 "
+                    "brings model-offload to ~21 GiB.")
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,10 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
     identity connector is built in memory: nothing is copied) and an ``addon`` folder (connector + LoRA),
     see ``squeeze_studio.hub`` and docs/models.md. ``stage_defaults`` holds the τ1/τ2/guidance the model
     recommends; ``stream`` and ``__call__`` use them when none are given.
+
+    Memory: diffusers' offloading works as on any pipeline (``enable_model_cpu_offload`` follows
+    ``model_cpu_offload_seq``; tensors are made on ``_execution_device``); ``squeeze_studio.memory.apply``
+    applies the memory modes the engine offers.
     """
 
     model_cpu_offload_seq = "text_encoder->connector->transformer->vae"

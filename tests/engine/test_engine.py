@@ -60,3 +60,18 @@ def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
         Engine(tmp_path)
     with pytest.raises(ValueError, match="not found"):
         Engine(tmp_path / "missing")
+
+
+def test_the_engine_plans_its_memory_before_loading(engine, reference_files):
+    assert engine.memory_mode == "full" and engine.device_name == "cpu"  # auto, on a CPU
+    plan = engine.plan
+    assert (plan.mode, plan.device, plan.width, plan.references, plan.vram_bytes) == ("full", "cpu", 64, 2, 0)
+    assert plan.fits and plan.suggestion == "" and plan.ram_bytes > 0
+    single = engine.plan_for(request(reference_files[:1], width=32, height=48))
+    assert (single.width, single.height, single.references) == (32, 48, 1)
+    assert engine.measured_peak() is None  # VRAM is measured on CUDA only
+
+
+def test_an_unknown_memory_mode_is_refused_in_one_line(tiny_model_dir):
+    with pytest.raises(EngineError, match=r"^unknown memory mode 'turbo'; choose one of auto, full, model-offload"):
+        Engine(tiny_model_dir, device="cpu", memory="turbo")
