@@ -159,15 +159,22 @@ def build_tiny_stock_model(folder: str | Path, seed: int = 0) -> Path:
     """Write a tiny random-weight *stock* diffusers ``QwenImageEditPlusPipeline`` folder, laid out like a real
     ``Qwen/Qwen-Image-Edit-2509`` snapshot (tokenizer and processor folders, the real scheduler config with
     dynamic shifting), and return its path: the stand-in for a downloaded base model."""
-    from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageEditPlusPipeline
+    from diffusers import QwenImageEditPlusPipeline
 
     folder = Path(folder)
     tokenizer = build_tokenizer()
     components = build_qwen_image_components(seed=seed)
-    components["scheduler"] = FlowMatchEulerDiscreteScheduler(
-        base_image_seq_len=256, base_shift=0.5, max_image_seq_len=8192, max_shift=0.9, num_train_timesteps=1000,
-        shift=1.0, shift_terminal=0.02, time_shift_type="exponential", use_dynamic_shifting=True)
+    components["scheduler"] = qwen_edit_scheduler()
     pipe = QwenImageEditPlusPipeline(text_encoder=build_mllm(tokenizer, seed=seed), tokenizer=tokenizer,
                                      processor=build_processor(tokenizer), **components)
     pipe.save_pretrained(folder)
     return folder
+
+
+def qwen_edit_scheduler():
+    """The flow-matching scheduler as Qwen-Image-Edit-2509 configures it (dynamic shifting, exponential)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from ..hub.reference_configs import QWEN_IMAGE_EDIT_PLUS
+
+    return FlowMatchEulerDiscreteScheduler.from_pretrained(QWEN_IMAGE_EDIT_PLUS, subfolder="scheduler")
