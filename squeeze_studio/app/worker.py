@@ -2,9 +2,11 @@
 
 The engine is a plain generator with no Qt in it (``StepEvent`` per step, ``ImageResult`` per image);
 this worker turns those yields into signals, saves each result PNG with its recipe, and maps every
-failure to a one-line message. The GUI thread only ever talks to it through queued signals plus one
-thread-safe cancel flag, and never imports torch: the engine module is imported here, lazily, in
-the worker thread.
+failure to a one-line message. It also reports the devices present, the engine's memory plan (a plain
+dict) and the measured peak after a run; running out of memory, while loading or at a step, is one line
+that names a lighter mode (``out_of_memory`` carries the mode), and the engine stays usable. The GUI thread
+only ever talks to it through queued signals plus one thread-safe cancel flag, and never imports torch:
+the engine module is imported here, lazily, in the worker thread.
 """
 from __future__ import annotations
 
@@ -23,24 +25,38 @@ from PySide6.QtGui import QImage
 from ..hub.defaults import PAPER_DEFAULTS
 from ..request import GenerationRequest
 from .images import pil_to_qimage, qimage_to_png_bytes, thumbnail
+from .model.memory_info import is_out_of_memory_line, plan_dict, usable_settings, window_line
 
 if TYPE_CHECKING:
     from ..events import ImageResult, StepEvent
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[str, str], Any]  # (model, add-on) -> engine; "" = built-in demo / no add-on
+# (model, add-on, device=..., memory=...) -> engine. "" = the built-in demo / no add-on / the best device present;
+# memory "auto" = the fastest mode the memory plan says fits. The worker passes device and memory only when one is
+# not automatic, so a factory that takes just (model, add-on) keeps working while both stay automatic.
+EngineFactory = Callable[..., Any]
 
 
-def default_engine_factory(model: str, addon: str = "") -> Any:
+def default_engine_factory(model: str, addon: str = "", device: str = "", memory: str = "auto") -> Any:
     """Load the real engine. Runs in the worker thread: this is where torch gets imported.
 
     ``model``: "" for the built-in demo, a folder, or a Hugging Face repo id (from the local cache only);
-    ``addon``: "" or an add-on folder. The engine verifies both before loading and raises a one-line
-    ``EngineError`` (a ``ValueError``) for a model that is missing, incomplete or does not match."""
+    ``addon``: "" or an add-on folder; ``device``: "" (the best present), "cuda", "cuda:1", "mps" or "cpu";
+    ``memory``: a mode of ``memory.MEMORY_MODES``. The engine verifies all of them before loading and raises a
+    one-line ``EngineError`` (a ``ValueError``) for a model that is missing, incomplete or does not match, and
+    for running out of memory while loading (naming a lighter mode)."""
     from ..engine import Engine
 
-    return Engine(model or None, addon or None)
+    return Engine(model or None, addon or None, device=device or None, memory=memory or "auto")
+
+
+def devices_present(factory: EngineFactory) -> list[str]:
+    """The devices here, best first (the factory's ``available_devices()`` where it has one: a test's fake)."""
+    probe = getattr(factory, "available_devices", None)
+    if probe is None:
+        from ..memory.devices import available_devices as probe
+    return [str(device) for device in probe()]
 
 
 def stage_defaults_of(engine: Any) -> dict:
@@ -57,6 +73,8 @@ class Job:
     request: GenerationRequest
     variations: list[dict] = field(default_factory=list)  # non-empty = sweep
     labels: list[str] = field(default_factory=list)       # one per variation, shown on its result
+    device: str = ""        # "" = the best present
+    memory: str = "auto"    # memory mode
 
     @property
     def images(self) -> int:
@@ -80,8 +98,12 @@ def one_line(error: BaseException) -> str:
 
 
 class EngineWorker(QObject):
-    model_loading = Signal(str, str)     # model (folder, repo id or "" = demo), add-on folder ("" = none)
+    devices_found = Signal(object)       # list of devices present, best first (once, before the first load)
+    model_loading = Signal(str, str, str, str)  # model ("" = demo), add-on ("" = none), device ("" = auto), memory
     model_ready = Signal(str, str, object)  # engine.model_name, engine.device_name, stage defaults dict
+    plan_ready = Signal(object)          # the memory plan as a plain dict (``memory_info.plan_dict``)
+    peak_measured = Signal(object)       # measured peak VRAM in bytes after a run, None off CUDA
+    out_of_memory = Signal(str)          # the lighter mode to try ("" = none), just before ``failed``
     memory = Signal(str)                 # engine.memory_in_use()
     progress = Signal(int, int, int, object)  # step, total, batch_index, preview QImage or None
     finished = Signal(object)            # SavedResult: one image finished (a batch or sweep sends several)
@@ -96,26 +118,32 @@ class EngineWorker(QObject):
         self._cancel = cancel_flag
         self.previews = previews  # off: skip converting/sending previews (used by the benchmark)
         self._engine: Any = None
-        self._engine_key: tuple[str, str] | None = None  # (model, add-on) of the loaded engine
+        self._engine_key: tuple[str, str, str, str] | None = None  # (model, add-on, device, memory) loaded
+        self._devices: list[str] | None = None  # probed before the first load
 
     @property
     def engine(self) -> Any:
         """The loaded engine, for tests and benchmarks; only the worker thread may call into it."""
         return self._engine
 
+    def set_results_dir(self, folder: Path) -> None:
+        """Where the next results go (read by the worker thread when it saves; swapping one Path is atomic)."""
+        self._results_dir = Path(folder)
+
     # --- slots, run in the worker thread --------------------------------------------------------
-    @Slot(str, str)
-    def load(self, model: str, addon: str) -> None:
-        self._load_or_report(model, addon)
+    @Slot(str, str, str, str)
+    def load(self, model: str, addon: str, device: str = "", memory: str = "auto") -> None:
+        self._load_or_report(model, addon, device, memory)
 
     @Slot(object)
     def run(self, job: Job) -> None:
         # Imported here, in the worker thread: they pull in PIL, which the window does not need to open.
         from ..events import GenerationCancelled
 
-        engine = self._load_or_report(job.request.model, job.request.addon)
+        engine = self._load_or_report(job.request.model, job.request.addon, job.device, job.memory)
         if engine is None:
             return
+        self._send_plan(job.request)
         try:
             if job.variations:
                 events = engine.sweep(job.request, job.variations, should_cancel=self._cancel.is_set)
@@ -125,12 +153,24 @@ class EngineWorker(QObject):
         except GenerationCancelled:
             self.job_ended.emit("cancelled")
         except Exception as error:  # noqa: BLE001 - shown as one line in the window, logged in full
-            log.exception("generation failed")
-            self.failed.emit(one_line(error))
+            if is_out_of_memory_line(one_line(error)):
+                log.warning("generation ran out of memory: %s", one_line(error))
+                self.out_of_memory.emit(str(getattr(error, "lighter", "") or ""))
+                self.failed.emit(window_line(one_line(error)))
+            else:
+                log.exception("generation failed")
+                self.failed.emit(one_line(error))
         else:
+            self._send_peak()
             self.job_ended.emit("done")
         finally:
             self._report_memory()
+
+    @Slot(object)
+    def plan(self, request: GenerationRequest) -> None:
+        """The loaded engine's memory plan for ``request`` (its size and number of references)."""
+        if self._engine is not None and self._engine_key[:2] == (request.model, request.addon):
+            self._send_plan(request)
 
     def release(self) -> None:
         """Drop the engine (and its tensors) before the thread ends."""
@@ -138,24 +178,60 @@ class EngineWorker(QObject):
         self._engine_key = None
 
     # --- internals ----------------------------------------------------------------------------
-    def _load_or_report(self, model: str, addon: str) -> Any:
+    def _load_or_report(self, model: str, addon: str, device: str = "", memory: str = "auto") -> Any:
         try:
-            return self._ensure_engine(model, addon)
+            return self._ensure_engine(model, addon, device, memory)
         except Exception as error:  # noqa: BLE001
             log.warning("model load failed: %s", error)
-            self.failed.emit(f"Could not load model: {one_line(error)}")
+            line = one_line(error)
+            if is_out_of_memory_line(line):
+                self.out_of_memory.emit(str(getattr(error, "lighter", "") or ""))
+                line = window_line(line)
+            self.failed.emit(f"Could not load model: {line}")
             return None
 
-    def _ensure_engine(self, model: str, addon: str) -> Any:
-        if self._engine is None or self._engine_key != (model, addon):
+    def _ensure_engine(self, model: str, addon: str, device: str = "", memory: str = "auto") -> Any:
+        if self._devices is None:
+            try:
+                self._devices = devices_present(self._factory)
+            except Exception as error:  # noqa: BLE001 - the load below reports what is wrong
+                log.warning("could not list devices: %s", error)
+                self._devices = []
+            self.devices_found.emit(list(self._devices))
+        device, memory, _note = usable_settings(self._devices, device, memory)  # the window says why
+        key = (model, addon, device, memory)
+        if self._engine is None or self._engine_key != key:
             self.release()  # first: two large models side by side would not fit
-            self.model_loading.emit(model, addon)
-            self._engine = self._factory(model, addon)
-            self._engine_key = (model, addon)
+            self.model_loading.emit(*key)
+            if device or memory != "auto":
+                self._engine = self._factory(model, addon, device=device, memory=memory)
+            else:
+                self._engine = self._factory(model, addon)
+            self._engine_key = key
             self.model_ready.emit(str(self._engine.model_name), str(self._engine.device_name),
                                   stage_defaults_of(self._engine))
+            plan = getattr(self._engine, "plan", None)
+            if plan is not None:
+                self.plan_ready.emit(plan_dict(plan))
             self._report_memory()
         return self._engine
+
+    def _send_plan(self, request: GenerationRequest) -> None:
+        plan_for = getattr(self._engine, "plan_for", None)
+        if plan_for is None:
+            return
+        try:
+            self.plan_ready.emit(plan_dict(plan_for(request)))
+        except Exception as error:  # noqa: BLE001 - e.g. a size the model cannot take: the run says so too
+            self.plan_ready.emit({"error": one_line(error)})
+
+    def _send_peak(self) -> None:
+        measured = getattr(self._engine, "measured_peak", None)
+        if measured is not None:
+            try:
+                self.peak_measured.emit(measured())
+            except Exception as error:  # noqa: BLE001 - best effort, like the memory display
+                log.warning("could not read the peak memory: %s", error)
 
     def _consume(self, events: Iterator[StepEvent | ImageResult], job: Job) -> None:
         from ..events import GenerationCancelled, ImageResult, StepEvent
@@ -200,8 +276,9 @@ class EngineWorker(QObject):
 class EngineClient(QObject):
     """GUI-thread handle on the worker: owns the thread, submits jobs, cancels, shuts down cleanly."""
 
-    _load = Signal(str, str)
+    _load = Signal(str, str, str, str)
     _run = Signal(object)
+    _plan = Signal(object)
 
     def __init__(self, results_dir: Path, engine_factory: EngineFactory | None = None, parent=None):
         super().__init__(parent)
@@ -213,12 +290,18 @@ class EngineClient(QObject):
         # Queued: the GUI thread only posts; the worker runs the slot in its own thread.
         self._load.connect(self.worker.load)
         self._run.connect(self.worker.run)
+        self._plan.connect(self.worker.plan)
         self.thread.start()
         self._closed = False
 
-    def load(self, model: str, addon: str = "") -> None:
+    def load(self, model: str, addon: str = "", device: str = "", memory: str = "auto") -> None:
         if not self._closed:
-            self._load.emit(model, addon)
+            self._load.emit(model, addon, device, memory)
+
+    def plan(self, request: GenerationRequest) -> None:
+        """Ask for the loaded engine's memory plan for ``request``; it comes back as ``worker.plan_ready``."""
+        if not self._closed:
+            self._plan.emit(request)
 
     def submit(self, job: Job) -> None:
         if not self._closed:

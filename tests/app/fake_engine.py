@@ -1,27 +1,77 @@
 """A small stand-in for ``squeeze_studio.engine.Engine`` with the same interface.
 
-Used where it makes a test deterministic (it can pause mid-run until the test cancels) or where no
-real model is needed (drops, widgets). The end-to-end tests use the real engine on a tiny model.
+Used where it makes a test deterministic (it can pause mid-run until the test cancels, run out of memory
+while loading or at step k) or where no real model is needed (drops, widgets). The end-to-end tests use the
+real engine on a tiny model. Its memory plans use the figures docs/models.md predicts for Qwen-Image-Edit-2509.
 """
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
 
 from squeeze_studio.events import GenerationCancelled, ImageResult, StepEvent
 from squeeze_studio.hub.defaults import PAPER_DEFAULTS, StageDefaults
+from squeeze_studio.memory.modes import ONE_CARD_MODES, lighter_modes
+from squeeze_studio.memory.plan import MARGIN, MemoryPlan
 from squeeze_studio.request import GenerationRequest
+
+GIB = 2**30
+# Predicted peak VRAM and RAM per mode, in GiB (docs/models.md, "GPU memory"), and on the CPU.
+PLANNED_GIB = {"full": (58.2, 56.5), "model-offload": (39.9, 56.5), "group-offload": (5.3, 56.5),
+               "sequential": (4.3, 56.5), "multi-gpu": (41.3, 40.1)}
+CPU_RAM_GIB = 0.6
+
+
+def fake_plan(mode: str, device: str, free_vram: int | None, free_ram: int = 120 * GIB, height: int = 32,
+              width: int = 32, references: int = 2) -> MemoryPlan:
+    """What ``plan_memory`` would say, from the table above: "auto" is the fastest mode that fits, and a plan
+    that does not fit names the first lighter one that does."""
+    def plan(name: str) -> MemoryPlan:
+        if device == "cpu":
+            vram, ram = 0, int(CPU_RAM_GIB * GIB)
+            fits = ram <= free_ram
+        else:
+            vram, ram = (int(v * GIB) for v in PLANNED_GIB[name])
+            fits = free_vram is not None and vram * MARGIN <= free_vram and ram <= free_ram
+        return MemoryPlan(name, device, height, width, references, "fp32" if device == "cpu" else "bf16", vram, ram,
+                          free_vram, free_ram, fits, "", False)
+
+    if mode == "auto":
+        candidates = ["full"] if device == "cpu" else list(ONE_CARD_MODES)
+        chosen = next((p for p in map(plan, candidates) if p.fits), plan(candidates[-1]))
+    else:
+        chosen = plan(mode)
+    if chosen.fits or device == "cpu":
+        return chosen
+    return replace(chosen, suggestion=next((m for m in lighter_modes(chosen.mode) if plan(m).fits), ""))
+
+
+def engine_error(message: str, lighter: str = ""):
+    from squeeze_studio.engine import EngineError  # imports torch: only when a test asks for the error
+
+    return EngineError(message, lighter)
+
+
+def hint(lighter: str) -> str:
+    return f": try --memory {lighter}" if lighter else ": try a smaller size or fewer references"
 
 
 class FakeEngine:
     def __init__(self, model_path: str = "", pause_after_step: int | None = None,
-                 stage_defaults: StageDefaults = PAPER_DEFAULTS, addon: str = ""):
+                 stage_defaults: StageDefaults = PAPER_DEFAULTS, addon: str = "", device: str = "cpu",
+                 memory: str = "auto", free_vram: int | None = None, peak: int | None = None,
+                 out_of_memory_at_step: int | None = None):
         self.model_path = model_path or "fake-demo"
         self.addon = addon
         self.model_name = "fake-model"
-        self.device_name = "cpu"
+        self.device_name = device
+        self.plan = fake_plan(memory, device, free_vram)
+        self.memory_mode = self.plan.mode
+        self.peak = peak  # what measured_peak() reports after a run (None: off CUDA)
+        self.out_of_memory_at_step = out_of_memory_at_step  # runs out of memory there once
         self.stage_defaults = stage_defaults
         self.native_size = (32, 32)
         self.mllm_runs = 0
@@ -31,6 +81,13 @@ class FakeEngine:
 
     def memory_in_use(self) -> str:
         return "RAM 0.1 GB"
+
+    def plan_for(self, request: GenerationRequest) -> MemoryPlan:
+        return fake_plan(self.memory_mode, self.device_name, self.plan.free_vram, self.plan.free_ram,
+                         request.height or 32, request.width or 32, len(request.references))
+
+    def measured_peak(self) -> int | None:
+        return self.peak if self.device_name != "cpu" else None
 
     def generate(self, request: GenerationRequest, should_cancel=lambda: False):
         self._check(request)
@@ -56,6 +113,13 @@ class FakeEngine:
             for step in range(1, total + 1):
                 if should_cancel():
                     raise GenerationCancelled()
+                if step == self.out_of_memory_at_step:
+                    self.out_of_memory_at_step = None
+                    plan = self.plan_for(single)
+                    lighter = plan.suggestion or next(iter(lighter_modes(self.memory_mode)), "")
+                    lighter = "" if self.device_name == "cpu" else lighter
+                    raise engine_error(f"out of memory at step {step} of {total} with --memory {self.memory_mode} "
+                                       f"at {width}x{height}{hint(lighter)}", lighter)
                 yield StepEvent(step, total, Image.new("RGB", (8, 8), (step * 10 % 256, 80, 160)), "joint", index)
                 if self.pause_after_step == step and index == 0:
                     self.paused.set()
@@ -70,22 +134,44 @@ class FakeEngineFactory:
     """Builds ``FakeEngine``s and remembers the last one, so tests can reach it.
 
     ``defaults`` maps a model (or add-on) to the stage defaults it recommends; ``broken`` maps a model to
-    the one-line ``ValueError`` the real engine would raise for it."""
+    the one-line ``ValueError`` the real engine would raise for it. ``devices`` is what ``available_devices()``
+    reports (best first; "" picks the first); ``free_vram`` what the plans are checked against on a GPU;
+    loading in a mode of ``out_of_memory_loading`` runs out of memory as the engine reports it (naming the
+    lighter mode its plan says fits)."""
 
     def __init__(self, defaults: dict[str, StageDefaults] | None = None, broken: dict[str, str] | None = None,
-                 **options):
+                 devices: list[str] | None = None, free_vram: int | None = None,
+                 out_of_memory_loading: tuple[str, ...] = (), **options):
         self.options = options
         self.defaults = defaults or {}
         self.broken = broken or {}
+        self.devices = list(devices or ["cpu"])
+        self.free_vram = free_vram
+        self.out_of_memory_loading = set(out_of_memory_loading)
         self.engine: FakeEngine | None = None
         self.loads = 0
         self.loaded: list[tuple[str, str]] = []
+        self.settings: list[tuple[str, str]] = []  # (device, memory) of every load asked for
 
-    def __call__(self, model: str, addon: str = "") -> FakeEngine:
+    def available_devices(self) -> list[str]:
+        return list(self.devices)
+
+    def __call__(self, model: str, addon: str = "", device: str = "", memory: str = "auto") -> FakeEngine:
         self.loads += 1
+        self.settings.append((device, memory))
         if model in self.broken:
             raise ValueError(self.broken[model])
+        device = device or self.devices[0]
+        if device not in self.devices:
+            raise ValueError(f"device {device} is not available here (available: {', '.join(self.devices)})")
+        free_vram = None if device == "cpu" else self.free_vram
+        plan = fake_plan(memory, device, free_vram)
+        if plan.mode in self.out_of_memory_loading:
+            lighter = "" if device == "cpu" else plan.suggestion or next(iter(lighter_modes(plan.mode)), "")
+            raise engine_error(f"out of memory loading fake-model with --memory {plan.mode} (plan: "
+                               f"{plan.summary()}){hint(lighter)}", lighter)
         defaults = self.defaults.get(addon) or self.defaults.get(model) or PAPER_DEFAULTS
-        self.engine = FakeEngine(model, stage_defaults=defaults, addon=addon, **self.options)
+        self.engine = FakeEngine(model, stage_defaults=defaults, addon=addon, device=device, memory=memory,
+                                 free_vram=free_vram, **self.options)
         self.loaded.append((model, addon))
         return self.engine

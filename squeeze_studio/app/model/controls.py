@@ -1,4 +1,5 @@
-"""The generation controls the user edits: every ``GenerationRequest`` field except the references.
+"""The generation controls the user edits: every ``GenerationRequest`` field except the references, and where
+and how the engine runs (device, memory mode), which are engine settings, not request fields.
 
 One ``changed(name)`` signal per edit lets the widgets, the autosave and the session all follow the
 same object without knowing about each other.
@@ -10,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from ...memory.modes import MEMORY_MODES
 from ...request import GenerationRequest
 
 MAX_SEED = 2**31 - 1
@@ -29,6 +31,14 @@ FIELDS: dict[str, type] = {
     "model": str,  # "" = built-in demo, a folder, or a Hugging Face repo id
     "addon": str,  # "" = no add-on, else an add-on folder
 }
+# Where and how the engine runs: saved with the session, never part of a request (or a PNG's recipe); the engine
+# is loaded again when they change.
+ENGINE_SETTINGS: dict[str, type] = {
+    "device": str,  # "" = automatic (the best present), else "cuda", "cuda:1", "mps" or "cpu"
+    "memory": str,  # a mode of memory.MEMORY_MODES; "auto" = the fastest the memory plan says fits
+}
+ENGINE_DEFAULTS = {"device": "", "memory": "auto"}
+ALL_FIELDS = {**FIELDS, **ENGINE_SETTINGS}
 
 
 class Controls(QObject):
@@ -38,6 +48,7 @@ class Controls(QObject):
         super().__init__(parent)
         defaults = GenerationRequest(instruction="")
         self._values: dict[str, Any] = {name: getattr(defaults, name) for name in FIELDS}
+        self._values.update(ENGINE_DEFAULTS)
         self._values["width"] = self._values["width"] or 0  # 0 = the model's native size
         self._values["height"] = self._values["height"] or 0
         self.seed_locked = False  # unlocked: every Generate draws a fresh seed and shows it
@@ -46,7 +57,9 @@ class Controls(QObject):
         return self._values[name]
 
     def set(self, name: str, value: Any) -> None:
-        value = FIELDS[name](value if value is not None else 0)
+        value = ALL_FIELDS[name](value if value is not None else 0)
+        if name == "memory" and value not in MEMORY_MODES:
+            raise ValueError(f"unknown memory mode {value!r}")
         if name == "tau1":
             value = min(max(value, 0.0), 1.0)
         if name == "tau2":
@@ -72,8 +85,12 @@ class Controls(QObject):
             self.set("seed", random.randint(0, MAX_SEED))
         return self._values["seed"]
 
+    def engine_settings(self) -> tuple[str, str]:
+        """(device, memory mode) the engine should run with."""
+        return self._values["device"], self._values["memory"]
+
     def to_request(self, references: list[str]) -> GenerationRequest:
-        values = dict(self._values)
+        values = {name: self._values[name] for name in FIELDS}
         values["width"] = values["width"] or None
         values["height"] = values["height"] or None
         return GenerationRequest(references=list(references), **values)
@@ -90,12 +107,15 @@ class Controls(QObject):
         return {**self._values, "seed_locked": self.seed_locked}
 
     def load_dict(self, data: dict[str, Any]) -> None:
-        for name, kind in FIELDS.items():
+        """Take the values of a saved session; a field it lacks (an older session) keeps its current value."""
+        for name, kind in ALL_FIELDS.items():
             if name in data and data[name] is not None:
                 try:
                     self._values[name] = kind(data[name])
                 except (TypeError, ValueError):
                     pass  # one bad field in an old session must not cost the others
+        if self._values["memory"] not in MEMORY_MODES:
+            self._values["memory"] = ENGINE_DEFAULTS["memory"]
         if self._values["tau2"] > self._values["tau1"]:
             self._values["tau2"] = self._values["tau1"]
         self.seed_locked = bool(data.get("seed_locked", self.seed_locked))

@@ -10,7 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from ...request import GenerationRequest
@@ -25,6 +25,7 @@ from .controls import Controls
 from .drops import DropPlan, plan_drop
 from .generation import GenerationState
 from .history import History
+from .memory_info import usable_settings
 from .model_names import addon_label, is_repo_id, model_label
 from .subjects import SubjectList
 from .sweep import sweep_variations, variation_label
@@ -34,6 +35,7 @@ RECENT_MODELS = 8
 RECENT_ADDONS = 8
 STAGE_FIELDS = ("tau1", "tau2", "guidance_scale")
 RECENT_RESULTS = 32  # decoded results kept in memory; older ones are read back from their PNG when shown
+PLAN_DELAY_MS = 250  # a new plan is asked for this long after the size or the references last changed
 
 
 class Studio(QObject):
@@ -46,6 +48,7 @@ class Studio(QObject):
     show_comparison = Signal()               # switch the window to the comparison view
     show_canvas = Signal()                   # switch the window to the canvas
     job_finished = Signal(str)               # "done", "cancelled" or "failed", after all its results
+    memory_changed = Signal()                # devices present, the memory plan, the measured peak, a lighter mode
 
     def __init__(self, engine_factory: EngineFactory | None = None, restore_session: bool = True,
                  parent: QObject | None = None):
@@ -58,9 +61,18 @@ class Studio(QObject):
         self.recent_models: list[str] = []
         self.recent_addons: list[str] = []
         self.loaded: tuple[str, str] | None = None      # (model, add-on) of the engine in the worker
+        self.loaded_settings: tuple[str, str] | None = None  # (device, memory) it was loaded with
         self.stage_defaults: dict | None = None         # the loaded model's: tau1, tau2, guidance_scale, origin
-        self._last_good: tuple[str, str] | None = None  # what the window goes back to after a failed load
-        self._loading: tuple[str, str] | None = None
+        # (model, add-on, device, memory) the window goes back to after a failed load
+        self._last_good: tuple[str, str, str, str] | None = None
+        self._loading: tuple[str, str, str, str] | None = None
+        self.devices: list[str] = []        # present, best first; empty until the worker has looked
+        self.plan: dict | None = None       # the memory plan of the loaded engine (``memory_info.plan_dict``)
+        self.peak: int | None = None        # measured peak VRAM of the last run (CUDA only)
+        self.memory_problem = ""            # the last out-of-memory line, until a run finishes or a new choice
+        self.lighter_mode = ""              # the lighter mode it named
+        self._out_of_memory_pending = False
+        self._plan_after_job = False
         self._defaults_for: tuple[str, str] | None = None  # the choice whose defaults replace the controls
         self._announce_defaults = False  # say so in the status bar even when they change nothing
         self._applying_defaults = False
@@ -73,7 +85,11 @@ class Studio(QObject):
 
         self.client = EngineClient(results_dir(), engine_factory, self)
         worker = self.client.worker
+        worker.devices_found.connect(self._on_devices)
         worker.model_loading.connect(self._on_model_loading)
+        worker.plan_ready.connect(self._on_plan)
+        worker.peak_measured.connect(self._on_peak)
+        worker.out_of_memory.connect(self._on_out_of_memory)
         worker.model_ready.connect(self._on_model_ready)
         worker.memory.connect(self._on_memory)
         worker.progress.connect(self._on_progress)
@@ -90,6 +106,13 @@ class Studio(QObject):
         self.subjects.current_changed.connect(self.autosaver.schedule)
         self.recent_models_changed.connect(self.autosaver.schedule)
         self.recent_addons_changed.connect(self.autosaver.schedule)
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(PLAN_DELAY_MS)
+        self._plan_timer.timeout.connect(self.refresh_plan)
+        self.controls.changed.connect(self._on_size_edited)
+        self.subjects.changed.connect(self._plan_timer.start)
+        self.subjects.current_changed.connect(self._plan_timer.start)
 
     # --- generation ---------------------------------------------------------------------------
     @property
@@ -98,10 +121,14 @@ class Studio(QObject):
 
     def preload_model(self) -> None:
         """Start loading the chosen model (and add-on) in the worker; the window is already on screen."""
-        self.client.load(*self.model_key())
+        self.client.load(*self.engine_key())
 
     def model_key(self) -> tuple[str, str]:
         return self.controls.get("model"), self.controls.get("addon")
+
+    def engine_key(self) -> tuple[str, str, str, str]:
+        """What the engine is loaded for: model, add-on, device ("" = automatic) and memory mode."""
+        return (*self.model_key(), *self.controls.engine_settings())
 
     def build_request(self) -> GenerationRequest | None:
         """The request for the next run, or None (with a message) when the settings cannot run."""
@@ -152,31 +179,91 @@ class Studio(QObject):
             self.generation.cancelling()
 
     def _submit(self, job: Job) -> None:
+        job.device, job.memory = self.controls.engine_settings()
+        self._plan_timer.stop()  # the run sends the plan for its own request
         self._job = job
         self.generation.start(job.images, job.request.num_inference_steps)
         self.client.submit(job)
 
     # --- worker signals ------------------------------------------------------------------------
-    def _on_model_loading(self, model: str, addon: str) -> None:
-        self._loading = (model, addon)
-        self.loaded = None  # the worker dropped the previous engine
+    def _on_devices(self, devices: list[str]) -> None:
+        """The worker looked: a remembered device that is gone (or a mode it cannot run) falls back to automatic,
+        as the worker does when it loads."""
+        self.devices = list(devices)
+        device, memory, note = usable_settings(self.devices, *self.controls.engine_settings())
+        if (device, memory) != self.controls.engine_settings():
+            self.controls.set("device", device)
+            self.controls.set("memory", memory)
+            self.message.emit(note)
+        self.memory_changed.emit()
+
+    def _on_model_loading(self, model: str, addon: str, device: str = "", memory: str = "auto") -> None:
+        self._loading = (model, addon, device, memory)
+        self.loaded = self.loaded_settings = None  # the worker dropped the previous engine
+        self.plan, self.peak = None, None
+        self.memory_changed.emit()
         suffix = f" + {addon_label(addon)}" if addon else ""
         self.model_name = f"Loading {model_label(model) if model else 'demo model'}{suffix}…"
         self.generation.loading()
         self.status_changed.emit()
 
     def _on_model_ready(self, name: str, device: str, defaults: dict) -> None:
-        key, self._loading = self._loading or self.model_key(), None
-        self.loaded = self._last_good = key
+        key, self._loading = self._loading or self.engine_key(), None
+        self._last_good = key
+        self.loaded, self.loaded_settings = key[:2], key[2:]
         self.model_name, self.device_name = name, device
         self.generation.loaded()
         self.status_changed.emit()
-        self._remember(*key)  # only a model that loaded joins the recent lists
+        self._remember(*key[:2])  # only a model that loaded joins the recent lists
         self.stage_defaults = dict(defaults)
         self.stage_defaults_changed.emit()
-        if self._defaults_for == key:
+        self._plan_timer.start()  # the plan that came with the load is for the model's own size
+        if self._defaults_for == key[:2]:
             self._defaults_for = None
             self.apply_model_defaults(announce=self._announce_defaults)
+
+    def _on_plan(self, plan: dict) -> None:
+        self.plan, self.peak = dict(plan), None
+        self.memory_changed.emit()
+
+    def _on_peak(self, peak) -> None:
+        self.peak = None if peak is None else int(peak)
+        self.memory_changed.emit()
+
+    def _clear_memory_problem(self) -> None:
+        if self.memory_problem or self.lighter_mode:
+            self.memory_problem, self.lighter_mode = "", ""
+            self.memory_changed.emit()
+
+    def _on_out_of_memory(self, lighter: str) -> None:
+        """Comes just before the one-line ``failed`` message, which is kept in the memory row too."""
+        self.lighter_mode = lighter
+        self._out_of_memory_pending = True
+
+    @property
+    def loading_model(self) -> bool:
+        return self._loading is not None
+
+    def suggested_mode(self) -> str:
+        """A lighter memory mode to offer: the one the last out-of-memory error named, else the one the plan says
+        would fit; "" when there is none or it is already chosen (or what "auto" chose)."""
+        plan = self.plan or {}
+        mode = self.lighter_mode or ("" if plan.get("fits", True) else plan.get("suggestion") or "")
+        return "" if mode in (self.controls.get("memory"), plan.get("mode")) else mode
+
+    def refresh_plan(self) -> None:
+        """Ask the worker for the loaded engine's plan at the current size and number of references."""
+        self._plan_timer.stop()
+        if self.busy:  # asked again when the job ends, so the peak of this run stays beside its own plan
+            self._plan_after_job = True
+            return
+        if self._closed or self.loaded is None or self.loaded != self.model_key():
+            return
+        self.client.plan(self.controls.to_request(self.subjects.references()))
+
+    def _on_size_edited(self, name: str) -> None:
+        if name in ("", "width", "height"):
+            self._plan_timer.start()
 
     def _on_memory(self, text: str) -> None:
         self.memory_text = text
@@ -206,20 +293,32 @@ class Studio(QObject):
             self.preload_model()
         if outcome == "cancelled":
             self.message.emit("Cancelled; finished images were kept")
+        else:
+            self._clear_memory_problem()  # a run finished: the last out-of-memory error is history
+        if self._plan_after_job:
+            self._plan_after_job = False
+            self.refresh_plan()
         self.job_finished.emit(outcome)
 
     def _on_failed(self, text: str) -> None:
         if self._closed:
             return
         failed_key = None
+        if self._out_of_memory_pending:
+            self._out_of_memory_pending = False
+            self.memory_problem = text.removeprefix("Could not load model: ")
+            self.memory_changed.emit()
         if text.startswith("Could not load model"):
-            failed_key, self._loading, self.loaded = self._loading, None, None
+            failed_key, self._loading, self.loaded, self.loaded_settings = self._loading, None, None, None
             self.model_name = "No model loaded"
             self.stage_defaults = None
             self.status_changed.emit()
             self.stage_defaults_changed.emit()
         had_job, self._job = self._job is not None, None
         self.generation.stop()
+        if self._plan_after_job and failed_key is None:
+            self._plan_after_job = False
+            self.refresh_plan()
         self.message.emit(text)  # the one-line reason stays in the status bar
         if had_job:
             self.job_finished.emit("failed")
@@ -340,6 +439,7 @@ class Studio(QObject):
         if addon is not None:
             self.controls.set("addon", addon)
         self._defaults_for = self.model_key() if take_defaults else None
+        self._clear_memory_problem()
         self._announce_defaults = True
         self._preload_pending = self.busy  # loads when the running job ends
         if not self.busy:
@@ -347,6 +447,27 @@ class Studio(QObject):
 
     def choose_addon(self, addon: str, take_defaults: bool = True) -> None:
         self.choose_model(self.controls.get("model"), addon, take_defaults)
+
+    def choose_memory(self, device: str | None = None, memory: str | None = None) -> None:
+        """Run on ``device`` ("" = automatic) in memory mode ``memory`` (None: keep the current); the model loads
+        again with them (once the running job ends), and they are remembered with the session."""
+        if device is not None:
+            self.controls.set("device", device)
+        if memory is not None:
+            self.controls.set("memory", memory)
+        self._clear_memory_problem()
+        if self.loaded is not None and self.loaded == self.model_key() \
+                and self.loaded_settings == self.controls.engine_settings():
+            return  # already loaded like that
+        self._preload_pending = self.busy
+        if not self.busy:
+            self.preload_model()
+
+    def use_suggested_mode(self) -> None:
+        mode = self.suggested_mode()
+        if mode:
+            self.message.emit(f"Memory mode {mode}: loading the model again")
+            self.choose_memory(memory=mode)
 
     def apply_model_defaults(self, announce: bool = False) -> None:
         """Set τ1/τ2/guidance to the loaded model's recommended values; the status bar says where they come
@@ -381,13 +502,14 @@ class Studio(QObject):
             self.recent_addons = [addon] + [a for a in self.recent_addons if a != addon][: RECENT_ADDONS - 1]
             self.recent_addons_changed.emit()
 
-    def _fall_back(self, failed: tuple[str, str]) -> None:
-        """After a failed load the choice goes back to the last model that loaded, which loads again."""
+    def _fall_back(self, failed: tuple[str, str, str, str] | None) -> None:
+        """After a failed load the choice goes back to the last model (device, memory mode) that loaded, which
+        loads again."""
         target = self._last_good
-        if target is None or target == failed or self.model_key() != failed:
+        if target is None or failed is None or target == failed or self.engine_key() != failed:
             return
-        self.controls.set("model", target[0])
-        self.controls.set("addon", target[1])
+        for name, value in zip(("model", "addon", "device", "memory"), target, strict=True):
+            self.controls.set(name, value)
         if not self.busy:
             self.preload_model()
 

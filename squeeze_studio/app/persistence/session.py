@@ -1,4 +1,5 @@
-"""Session autosave: references, instruction and controls, written on every change and restored at start.
+"""Session autosave: references, instruction and controls (with the device and memory mode the engine runs with),
+written on every change and restored at start. A field an older session lacks keeps its default.
 
 The file is rewritten atomically a moment after each change (debounced), so a crash loses at most
 the last fraction of a second and never leaves a torn file. An unreadable file is moved aside, not

@@ -1,4 +1,5 @@
-"""The generation controls, bound to ``Controls``: stage bar, guidance, steps, seed, size, batch, model, add-on."""
+"""The generation controls, bound to ``Controls``: stage bar, guidance, steps, seed, size, batch, model, add-on,
+and the memory row (device, memory mode, the memory plan)."""
 from __future__ import annotations
 
 import random
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 from ..model.controls import MAX_SEED
 from ..model.model_names import DEMO_LABEL, NO_ADDON_LABEL, addon_label, model_label
 from ..model.studio import Studio
+from .memory_panel import MemoryPanel
 from .stage_bar import StageBar
 
 CHOOSE_FOLDER = "\x00choose"  # combo item data of "Choose model folder…" / "Choose add-on folder…"
@@ -99,6 +101,10 @@ class ControlsPanel(QWidget):
                               "recommended stage settings). Without one, a stock base runs as itself.")
         self.addon.activated.connect(self._addon_chosen)
         form.addRow("Add-on", self.addon)
+
+        self.memory = MemoryPanel(studio)
+        form.addRow("Memory", self.memory.choices)
+        form.addRow(self.memory)  # the plan, the width of the controls
 
         self._controls.changed.connect(self._refresh)
         studio.recent_models_changed.connect(self._fill_models)
