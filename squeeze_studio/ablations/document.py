@@ -19,7 +19,7 @@ from .variants import (
     Budget,
 )
 
-# DreamBench DINO / CLIP-I / CLIP-T (DESIGN.md section 2)
+# The paper's DreamBench DINO / CLIP-I / CLIP-T per ablation (arXiv 2605.26111, its ablation table)
 PAPER = {
     "dla": (0.7482, 0.8443, 0.3010),
     "last_layer": (0.6566, 0.8128, 0.2893),

@@ -1,4 +1,4 @@
-"""The backbone adapter interface (DESIGN.md 3).
+"""The backbone adapter interface (docs/DESIGN.md 3).
 
 An adapter hides how a diffusion family VAE-encodes and packs references, assigns positions to target
 and reference tokens, calls its transformer, unpacks and decodes latents, and previews them cheaply.

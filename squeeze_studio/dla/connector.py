@@ -1,4 +1,4 @@
-"""The connector between the MLLM's layer stack and the diffusion transformer's context (DESIGN.md 2.2-2.3).
+"""The connector between the MLLM's layer stack and the diffusion transformer's context (docs/DESIGN.md 2.2-2.3).
 
 Modes:
 - ``last_layer``: the last hidden state only (what Qwen-Image-Edit does), then the output projection.

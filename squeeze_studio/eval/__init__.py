@@ -1,4 +1,4 @@
-"""Evaluation (DESIGN.md section 4): a model on a JSONL dataset at one or more stage settings.
+"""Evaluation (docs/DESIGN.md 4): a model on a JSONL dataset at one or more stage settings.
 
 ``data`` loads and checks the examples, ``runner`` generates outputs (fixed seeds, cached MLLM
 encodings), ``synth_metrics`` scores them against SynthSubjects' exact targets, ``dreambench`` with

@@ -1,4 +1,4 @@
-"""The stage plan (DESIGN.md 2.5): tau1 >= tau2 split the trajectory, t = 1 being pure noise.
+"""The stage plan (docs/DESIGN.md 2.5): tau1 >= tau2 split the trajectory, t = 1 being pure noise.
 
 - t > tau1: ``MLLM_ONLY``. Reference VAE tokens are left out of the sequence entirely, so global layout
   and semantics form freely (no copy-paste) and the step is cheaper.

@@ -1,6 +1,6 @@
 """SynthSubjects: procedural subjects, exact target scenes, instructions, and metrics.
 
-The benchmark where the truth is known (DESIGN.md section 4): every target is rendered exactly, so
+The benchmark where the truth is known (docs/DESIGN.md 4): every target is rendered exactly, so
 identity fidelity, per-attribute adherence and copy-paste rate are measured without learned models.
 Pure numpy + Pillow.
 """
