@@ -104,7 +104,7 @@ class LayerConnector(ModelMixin, ConfigMixin):
         """Run ``lap`` on the tokens selected by ``where`` only; zeros elsewhere. (B, L, T, d) -> (B, T, d)."""
         stacks = hidden_states.permute(0, 2, 1, 3)[where]  # (N, L, d)
         out = hidden_states.new_zeros(hidden_states.shape[0], hidden_states.shape[2], hidden_states.shape[3])
-        out[where] = lap(stacks)
+        out[where] = lap(stacks).to(out.dtype)  # bf16 under autocast, into the stack's dtype
         return out
 
     def _concat(self, hidden_states, text_mask, image_mask):

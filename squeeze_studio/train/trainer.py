@@ -1,20 +1,25 @@
 """Stages 1 and 2: train the connector and the diffusion transformer with flow matching.
 
 Stage 1 (``align``) conditions on the MLLM stream only; stage 2 (``identity``) appends the references'
-VAE tokens. The MLLM and the VAE stay frozen (their outputs come precomputed from ``encode``). The
-same code runs on one CPU here and on several GPUs under ``accelerate launch``.
+VAE tokens. The MLLM and the VAE stay frozen (their outputs come precomputed from ``encode``, in memory or
+streamed from an ``encodings_store``). The same code runs on one CPU here and on GPUs under ``accelerate launch``:
+every batch goes to the accelerator's device; bf16 mixed precision, gradient checkpointing, gradient
+accumulation and LoRA are settings (see docs/training.md). Trainable parameters are kept in float32 while they
+train, whatever the dtype the model was loaded in, and go back to it afterwards.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 from ..backbones import Conditioning, ReferenceTokens
 from .checkpoint import StageProgress
-from .encode import EncodedExample
+from .encode import EncodedExample, as_source, null_states
 from .loop import LoopSettings, run_steps
+from .settings import LORA_TARGETS
 
 
 @dataclass
@@ -31,62 +36,73 @@ class StageConfig:
     stage_taus: tuple[float, float] | None = None  # timestep-aware: train each t as inference's stage plan runs it
     lora_rank: int = 0  # > 0: train LoRA adapters on a pretrained transformer instead of all weights
     keep_lora: bool = False  # leave the LoRA as an adapter (for an add-on) instead of fusing it into the weights
+    lora_targets: tuple[str, ...] = LORA_TARGETS  # module names (peft target_modules) that get a LoRA
+    gradient_accumulation: int = 1  # micro-batches of batch_size per optimiser step
+    gradient_checkpointing: bool = False  # recompute the transformer blocks' activations in the backward pass
+    mixed_precision: str | None = None  # "no" or "bf16"; None: what accelerate is configured with ("no" by default)
     checkpoint_every: int = 250
     warmup_steps: int = 200
     seed: int = 0
     log_every: int = 50
 
 
-def _pad_states(states: list[torch.Tensor], image_masks: list[torch.Tensor]):
-    """Right-pad (L + 1, T_i, d) states to (B, L + 1, T, d) with text/image masks (B, T)."""
+def _pad_states(states: list[torch.Tensor], image_masks: list[torch.Tensor], device=None):
+    """Right-pad (L + 1, T_i, d) states to (B, L + 1, T, d) on ``device``, in the states' dtype (the connector
+    casts them), with text/image masks (B, T)."""
     length = max(s.shape[1] for s in states)
-    batch = torch.zeros(len(states), states[0].shape[0], length, states[0].shape[2])
-    text = torch.zeros(len(states), length, dtype=torch.bool)
+    batch = torch.zeros(len(states), states[0].shape[0], length, states[0].shape[2], dtype=states[0].dtype,
+                        device=device)
+    text = torch.zeros(len(states), length, dtype=torch.bool, device=device)
     image = torch.zeros_like(text)
     for i, (s, m) in enumerate(zip(states, image_masks, strict=True)):
-        batch[i, :, : s.shape[1]] = s.float()
-        image[i, : s.shape[1]] = m
-        text[i, : s.shape[1]] = ~m
+        batch[i, :, : s.shape[1]] = s.to(device)
+        image[i, : s.shape[1]] = m.to(device)
+        text[i, : s.shape[1]] = ~m.to(device)
     return batch, text, image
 
 
 class FlowMatchingStep:
-    """One training step's loss: x_t = (1 - t) x0 + t eps, the transformer predicts eps - x0."""
+    """One training step's loss: x_t = (1 - t) x0 + t eps, the transformer predicts eps - x0. Randomness is
+    drawn on the CPU (the step's generator, so runs resume exactly), then the batch moves to ``device``
+    (default: where the transformer is)."""
 
-    def __init__(self, pipe, connector, transformer, null_states: torch.Tensor, size: int):
+    def __init__(self, pipe, connector, transformer, null_states: torch.Tensor, size: int, device=None):
         self.pipe, self.connector, self.size = pipe, connector, size
         pipe.backbone.transformer = transformer  # the prepared (possibly DDP-wrapped) module
         self.null = null_states
+        self.device = torch.device(device) if device is not None else next(transformer.parameters()).device
 
     def conditioning(self, examples: list[EncodedExample], stream: str) -> Conditioning:
         if stream == "null":
-            states = [self.null.float()] * len(examples)
+            states = [self.null] * len(examples)
             images = [torch.zeros(self.null.shape[1], dtype=torch.bool)] * len(examples)
         else:
             states = [getattr(e, stream) for e in examples]
             images = [getattr(e, f"{stream}_image") for e in examples]
-        hidden, text, image = _pad_states(states, images)
+        hidden, text, image = _pad_states(states, images, self.device)
         context, mask = self.connector(hidden, text, image)
         return Conditioning(context, mask)
 
     def loss(self, examples, stream: str, with_references: bool, subject_weight: float, generator,
              stage_taus: tuple[float, float] | None = None):
-        x0 = torch.stack([e.target for e in examples])
+        device = self.device
+        x0 = torch.stack([e.target for e in examples]).float()
         t = torch.sigmoid(torch.randn(len(examples), generator=generator))  # logit-normal: mid noise levels
         uniform = torch.rand(len(examples), generator=generator) < 0.2
         t = torch.where(uniform, torch.rand(len(examples), generator=generator), t)
         noise = torch.randn(x0.shape, generator=generator)
+        x0, t, noise = x0.to(device), t.to(device), noise.to(device)
         xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * noise
         refs = None
         if with_references:
-            refs = ReferenceTokens(torch.stack([e.references for e in examples]), examples[0].grids)
+            refs = ReferenceTokens(torch.stack([e.references for e in examples]).to(device), examples[0].grids)
         if stage_taus is None:
             velocity = self.pipe.backbone.predict(xt, t, self.conditioning(examples, stream), refs, self.size,
                                                   self.size)
         else:
             velocity = self._staged_velocity(examples, xt, t, stream, refs, stage_taus)
         error = (velocity.float() - (noise - x0)).pow(2).mean(-1)  # (B, N)
-        weight = 1 + subject_weight * torch.stack([e.subject for e in examples])
+        weight = 1 + subject_weight * torch.stack([e.subject for e in examples]).to(device)
         return (error * weight).sum() / weight.sum()
 
     def _staged_velocity(self, examples, xt, t, stream: str, refs, stage_taus) -> torch.Tensor:
@@ -106,15 +122,16 @@ class FlowMatchingStep:
         return velocity
 
 
-def _buckets(examples: list[EncodedExample]) -> list[list[int]]:
-    """Indices grouped by reference count, so a batch's reference sequences have one length."""
-    groups: dict[int, list[int]] = {}
-    for i, e in enumerate(examples):
-        groups.setdefault(len(e.grids), []).append(i)
+def _buckets(source) -> list[list[int]]:
+    """Indices grouped by their references' grids (count and shapes: references keep their aspect ratio), so a
+    batch's reference sequences have one length."""
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(source.bucket_keys()):
+        groups.setdefault(key, []).append(i)
     return list(groups.values())
 
 
-def _add_lora(transformer, rank: int) -> None:
+def _add_lora(transformer, rank: int, targets=LORA_TARGETS) -> None:
     from peft import LoraConfig
 
     transformer.requires_grad_(False)
@@ -122,8 +139,8 @@ def _add_lora(transformer, rank: int) -> None:
         for name, parameter in transformer.named_parameters():
             parameter.requires_grad_("lora_" in name)
         return
-    targets = ["to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"]
-    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=targets))
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
+                                       target_modules=list(targets)))
 
 
 def fuse_lora(transformer) -> None:
@@ -132,46 +149,171 @@ def fuse_lora(transformer) -> None:
     transformer.unload_lora()
 
 
-def train_stage(pipe, examples: list[EncodedExample], config: StageConfig, folder, size: int,
+@contextmanager
+def _accelerator(mixed_precision: str | None):
+    """An Accelerator with this mixed precision. accelerate keeps one process-wide state that refuses a
+    different precision once set; training stages in one process (tests, the demo after a bf16 stage) may ask
+    for different ones, so the state is reset when it differs, and after a run that changed it."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    shared = AcceleratorState._shared_state
+    changed = mixed_precision is not None and shared.get("_mixed_precision", "no") != mixed_precision
+    if changed and shared:
+        AcceleratorState._reset_state()
+    # Unused parameters are normal (no image tokens in a null-conditioned batch: the image LAP idles).
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)]
+    try:
+        yield Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision,
+                          kwargs_handlers=handlers)
+    finally:
+        if changed:  # later stages start from accelerate's own default again
+            AcceleratorState._reset_state()
+
+
+def _trained_dtypes(module) -> dict[str, torch.dtype]:
+    """Cast ``module``'s trainable parameters to float32 (their optimiser updates need it; frozen weights stay
+    in their dtype, e.g. bf16); returns the dtypes to restore."""
+    dtypes = {}
+    for name, parameter in module.named_parameters():
+        if parameter.requires_grad:
+            dtypes[name] = parameter.dtype
+            if parameter.dtype != torch.float32:
+                parameter.data = parameter.data.float()
+    return dtypes
+
+
+def _restore_dtypes(module, dtypes: dict[str, torch.dtype]) -> None:
+    for name, parameter in module.named_parameters():
+        if name in dtypes and parameter.dtype != dtypes[name]:
+            parameter.data = parameter.data.to(dtypes[name])
+
+
+def full_copy(module, state: dict, kind: type | None = None):
+    """A plain copy of ``module`` (a diffusers model of class ``kind``, default its own, with its peft adapters)
+    holding ``state``, a full state dict: how FSDP's sharded modules come back whole for saving."""
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():
+        copy = (kind or type(module)).from_config(module.config)
+        for name, adapter in (getattr(module, "peft_config", None) or {}).items():
+            copy.add_adapter(adapter, adapter_name=name)
+    copy.load_state_dict(state, assign=True)
+    return copy
+
+
+class _Trained(torch.nn.Module):
+    """Transformer and connector as one module whose forward runs a loss: under FSDP, accelerate shards one
+    prepared model, whose own forward must run for its parameters to be gathered."""
+
+    def __init__(self, transformer, connector):
+        super().__init__()
+        self.transformer, self.connector = transformer, connector
+
+    def forward(self, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        return compute()
+
+
+def _sharded(accelerator) -> bool:
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type == DistributedType.FSDP
+
+
+def _plain(accelerator, prepared):
+    """The trained module as a plain one again: no DDP wrapper, no autocast forward, not marked prepared (a
+    later stage prepares it again)."""
+    module = accelerator.unwrap_model(prepared, keep_fp32_wrapper=False)
+    module.__dict__.pop("_is_accelerate_prepared", None)
+    return module
+
+
+def _gathered(accelerator, trained, kinds: dict):
+    """FSDP: the full transformer and connector, gathered from every process into plain copies on the main
+    process (``None`` elsewhere)."""
+    state = accelerator.get_state_dict(trained)  # collective: every process takes part
+    if not accelerator.is_main_process:
+        return None
+    inner = accelerator.unwrap_model(trained)
+    return [full_copy(getattr(inner, name), {k.removeprefix(f"{name}."): v for k, v in state.items()
+                                             if k.startswith(f"{name}.")}, kinds[name])
+            for name in ("transformer", "connector")]
+
+
+def train_stage(pipe, examples, config: StageConfig, folder, size: int,
                 on_log: Callable[[dict], None] | None = None) -> dict:
     """Train ``pipe.connector`` and ``pipe.transformer`` (or LoRA on it) for ``config.steps`` steps,
     checkpointing to ``folder`` and resuming from it; a finished stage loads its final weights and trains
-    nothing. Returns the stage's summary."""
-    from accelerate import Accelerator
-
+    nothing. ``examples``: a list of ``EncodedExample`` or an example source (``encode.InMemoryExamples``,
+    ``encodings_store.EncodingStore``), read one batch at a time. Returns the stage's summary."""
+    source = as_source(examples)
     progress = StageProgress(folder)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    transformer, connector = pipe.transformer, pipe.connector
-    if config.lora_rank:
-        _add_lora(transformer, config.lora_rank)
-    else:
-        transformer.requires_grad_(True)
-    connector.requires_grad_(True)
-    params = [p for m in (transformer, connector) for p in m.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01, betas=(0.9, 0.99))
-    transformer, connector, optimizer = accelerator.prepare(transformer, connector, optimizer)
-    null = pipe.encoder.encode([" "], [[]])[0].hidden_states[0]
-    step_fn = FlowMatchingStep(pipe, connector, transformer, null, size)
-    buckets = _buckets(examples)
-    weights = torch.tensor([len(b) for b in buckets], dtype=torch.float)
+    with _accelerator(config.mixed_precision) as accelerator:
+        transformer, connector = pipe.transformer, pipe.connector
+        if config.lora_rank:
+            _add_lora(transformer, config.lora_rank, config.lora_targets)
+        else:
+            transformer.requires_grad_(True)
+        connector.requires_grad_(True)
+        dtypes = {"transformer": _trained_dtypes(transformer), "connector": _trained_dtypes(connector)}
+        if config.gradient_checkpointing:
+            transformer.enable_gradient_checkpointing()
+        params = [p for m in (transformer, connector) for p in m.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01, betas=(0.9, 0.99))
+        sharded = _sharded(accelerator)
+        if sharded:
+            kinds = {"transformer": type(transformer), "connector": type(connector)}
+            trained, optimizer = accelerator.prepare(_Trained(transformer, connector), optimizer)
+            inner = accelerator.unwrap_model(trained)
+            transformer, connector, models = inner.transformer, inner.connector, (trained,)
+        else:  # two prepared models, as the demo's checkpoints have always held them
+            transformer, connector, optimizer = accelerator.prepare(transformer, connector, optimizer)
+            # The connector runs in float32, outside autocast: its pooling writes each LAP's output into a buffer
+            # of the input's dtype, which autocast's bf16 outputs do not match (dla/connector.py).
+            accelerator.unwrap_model(connector, keep_fp32_wrapper=False)
+            models = (transformer, connector)
+        null = source.null_states if source.null_states is not None else null_states(pipe)
+        step_fn = FlowMatchingStep(pipe, connector, transformer, null, size, device=accelerator.device)
+        buckets = _buckets(source)
+        weights = torch.tensor([len(b) for b in buckets], dtype=torch.float)
 
-    def step_loss(generator: torch.Generator) -> torch.Tensor:
-        bucket = buckets[int(torch.multinomial(weights, 1, generator=generator))]
-        picks = torch.randint(len(bucket), (config.batch_size,), generator=generator)
-        batch = [examples[bucket[i]] for i in picks]
-        draw = float(torch.rand(1, generator=generator))
-        stream = ("negative" if draw < config.negative_dropout else
-                  "null" if draw < config.negative_dropout + config.null_dropout else "positive")
-        with_refs = config.use_references and float(torch.rand(1, generator=generator)) >= config.reference_dropout
-        return step_fn.loss(batch, stream, with_refs, config.subject_weight, generator, config.stage_taus)
+        def step_loss(generator: torch.Generator) -> torch.Tensor:
+            bucket = buckets[int(torch.multinomial(weights, 1, generator=generator))]
+            picks = torch.randint(len(bucket), (config.batch_size,), generator=generator)
+            batch = source.load([bucket[i] for i in picks])
+            draw = float(torch.rand(1, generator=generator))
+            stream = ("negative" if draw < config.negative_dropout else
+                      "null" if draw < config.negative_dropout + config.null_dropout else "positive")
+            with_refs = (config.use_references
+                         and float(torch.rand(1, generator=generator)) >= config.reference_dropout)
 
-    transformer.train(), connector.train()
-    settings = LoopSettings(config.name, config.steps, config.learning_rate, config.warmup_steps, config.log_every,
-                            config.checkpoint_every, config.seed)
-    run_steps(settings, accelerator, optimizer, progress, step_loss, on_log)
-    transformer, connector = accelerator.unwrap_model(transformer), accelerator.unwrap_model(connector)
+            def compute() -> torch.Tensor:
+                return step_fn.loss(batch, stream, with_refs, config.subject_weight, generator, config.stage_taus)
+
+            return models[0](compute) if sharded else compute()
+
+        for model in models:
+            model.train()
+        settings = LoopSettings(config.name, config.steps, config.learning_rate, config.warmup_steps,
+                                config.log_every, config.checkpoint_every, config.seed,
+                                accumulation=config.gradient_accumulation)
+        run_steps(settings, accelerator, optimizer, progress, step_loss, on_log, models=models)
+        if sharded:
+            whole = _gathered(accelerator, models[0], kinds)
+            if whole is None:  # another process: the main one writes the result
+                return progress.data
+            transformer, connector = whole
+        else:
+            transformer, connector = _plain(accelerator, transformer), _plain(accelerator, connector)
+    if config.gradient_checkpointing and transformer.gradient_checkpointing:
+        transformer.disable_gradient_checkpointing()
+    _restore_dtypes(transformer, dtypes["transformer"])
+    _restore_dtypes(connector, dtypes["connector"])
     if config.lora_rank and not config.keep_lora:  # bake the adapters in: a plain model folder comes out
         fuse_lora(transformer)
+    if transformer is not pipe.transformer or connector is not pipe.connector:  # FSDP's full copies
+        pipe.register_modules(transformer=transformer, connector=connector)
     pipe.backbone.transformer = transformer
     transformer.eval(), connector.eval()
     transformer.requires_grad_(False), connector.requires_grad_(False)

@@ -20,7 +20,7 @@ def trained_addon(tmp_path_factory, tiny_stock_dir):
     data = tmp_path_factory.mktemp("synth")
     make_dataset(data, 6, seed=0, split="train", max_refs=1)
     addon = tmp_path_factory.mktemp("addons") / "toy-addon"
-    # lr 1: the 200-step warm-up leaves 2 steps at 0.5-1 % of it, enough to move the weights visibly.
+    # lr 1: the 100-step warm-up leaves 2 steps at 1-2 % of it, enough to move the weights visibly.
     assert main(["train", "stage", "--model", str(tiny_stock_dir), "--data", str(data), "--stage", "identity",
                  "--steps", "2", "--out", str(addon), "--lora-rank", "4", "--batch-size", "2", "--size", "64",
                  "--lr", "1.0"]) == 0
