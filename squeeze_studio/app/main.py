@@ -3,6 +3,10 @@
 Start-up order matters (see ``AppStart``): the window is on screen with little more than Qt loaded;
 the rest of the window follows right after its first paint, and only then does the worker thread
 start loading the engine (and with it torch).
+
+Before Qt starts, ``startup_check`` makes sure a window can open here (else one message and exit 2); a start
+while the app is already open hands its files to that window and exits (``single_instance``). Also:
+``--self-test``, ``--install-desktop-entry``, ``--uninstall-desktop-entry``.
 """
 from __future__ import annotations
 
@@ -16,22 +20,50 @@ from PySide6.QtWidgets import QApplication
 from .ui.main_window import MainWindow
 
 if TYPE_CHECKING:
+    from .single_instance import SingleInstance
     from .worker import EngineFactory
 
-APP_NAME = "Squeeze Studio"
-ORGANIZATION = "squeeze-studio"
+# One clean name: Qt's per-app folders (QStandardPaths' AppDataLocation, CacheLocation, …) become
+# ".../squeeze-studio" with no organisation level. Up to 0.1.0 the organisation was "squeeze-studio" and the
+# application "Squeeze Studio", which gave "~/.local/share/squeeze-studio/Squeeze Studio" (moved on first use,
+# see persistence.paths).
+APP_NAME = "squeeze-studio"
+ORGANIZATION = ""
+DISPLAY_NAME = "Squeeze Studio"
+DESKTOP_FILE_NAME = "squeeze-studio"  # desktop.APP_ID: the .desktop file, so Wayland shows the icon
 
 
 def parse_args(arguments: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="squeeze-studio", description="Subject-driven image generation.")
     parser.add_argument("references", nargs="*", help="images or folders to use as references")
+    parser.add_argument("--self-test", action="store_true",
+                        help="load the demo model without a window, generate one image, check it, print one line")
+    parser.add_argument("--install-desktop-entry", action="store_true",
+                        help="add Squeeze Studio to the desktop's application menu and 'Open with' (this user)")
+    parser.add_argument("--uninstall-desktop-entry", action="store_true",
+                        help="remove the menu entry and icons --install-desktop-entry wrote")
     return parser.parse_args(arguments)
 
 
 def configure_application(app: QApplication) -> None:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORGANIZATION)
-    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationDisplayName(DISPLAY_NAME)
+    app.setDesktopFileName(DESKTOP_FILE_NAME)
+    app.setWindowIcon(application_icon())
+
+
+def application_icon():
+    """The project's icon at every shipped size (files are read when a size is first drawn)."""
+    from PySide6.QtGui import QIcon
+
+    from .desktop import icon_files
+
+    icon = QIcon()
+    for size, path in sorted(icon_files().items()):
+        if size:
+            icon.addFile(str(path))
+    return icon
 
 
 def create_window(engine_factory: EngineFactory | None = None) -> MainWindow:
@@ -76,11 +108,22 @@ class AppStart:
     3. then the engine starts loading in the worker thread, and command-line references are taken in.
     """
 
-    def __init__(self, app: QApplication, references: list[str] | None = None):
+    def __init__(self, app: QApplication, references: list[str] | None = None,
+                 instance: SingleInstance | None = None):
         self.app, self.references, self.loop = app, references or [], None
         self.window = MainWindow(build=False)
         self.window.first_painted.connect(self._after_first_paint)
+        self.instance = instance
+        self._handed: list[list[str]] = []  # files a later start handed over before the window was built
+        if instance is not None:
+            instance.files_received.connect(self._files_handed_over)
         sys.excepthook = self._report_unexpected
+
+    def _files_handed_over(self, files: list[str]) -> None:
+        if self.window.studio is None:
+            self._handed.append(files)
+        else:
+            self.window.open_files(files)
 
     def _report_unexpected(self, kind, error, trace) -> None:
         """A bug in a slot: the traceback goes to the log, the user gets one line, the work stays."""
@@ -91,13 +134,19 @@ class AppStart:
     def _after_first_paint(self) -> None:
         self.loop = install_asyncio_loop(self.app)
         self.window.build()
+        self.window.first_start(load_sample=not self.references)
         self.window.studio.preload_model()
         if self.references:
             add_references(self.window, self.references)
+        for files in self._handed:
+            self.window.open_files(files)
+        self._handed.clear()
 
     def run(self) -> int:
         self.window.show()
         code = self.app.exec()
+        if self.instance is not None:
+            self.instance.close()
         if self.loop is not None:
             close_asyncio_loop(self.loop)
         return int(code or 0)
@@ -105,11 +154,43 @@ class AppStart:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app = QApplication.instance() or QApplication(sys.argv if argv is None else [sys.argv[0], *argv])
+    raw = sys.argv[1:] if argv is None else list(argv)
+    options = {"--self-test", "--install-desktop-entry", "--uninstall-desktop-entry"}
+    if options & set(raw):  # commands that need no window (and no display)
+        known, _qt_options = parse_args_known(raw)
+        if known.self_test:
+            from .self_test import run_self_test
+
+            return run_self_test()
+        from .desktop import main_install
+
+        return main_install(uninstall=known.uninstall_desktop_entry)
+    app = QApplication.instance()
+    if app is None:
+        from .startup_check import exit_if_no_window
+
+        exit_if_no_window(raw)  # one message and exit 2 instead of Qt's abort
+        app = QApplication([sys.argv[0], *raw])
     configure_application(app)
     # From Qt's copy of sys.argv, which no longer holds Qt's own options (-platform, -style, …).
     args = parse_args(app.arguments()[1:] if argv is None else argv)
-    return AppStart(app, args.references).run()
+    from .single_instance import SingleInstance, default_name
+
+    instance = SingleInstance(default_name())
+    if instance.hand_over(args.references):
+        return 0  # the window already open took the files and came to the front
+    if not instance.listen() and instance.hand_over(args.references):
+        return 0  # one started at the same moment as this one
+    return AppStart(app, args.references, instance).run()
+
+
+def parse_args_known(arguments: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """``parse_args`` that leaves Qt's own options (``-platform xcb``) alone, for the commands run before Qt."""
+    parser = argparse.ArgumentParser(prog="squeeze-studio", add_help=False)
+    parser.add_argument("--self-test", action="store_true")
+    parser.add_argument("--install-desktop-entry", action="store_true")
+    parser.add_argument("--uninstall-desktop-entry", action="store_true")
+    return parser.parse_known_args(arguments)
 
 
 if __name__ == "__main__":

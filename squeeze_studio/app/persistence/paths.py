@@ -1,29 +1,79 @@
-"""The user data folder and an atomic file write that every store here shares."""
+"""Where the app keeps things on disk, and an atomic file write that every store here shares.
+
+- **The data folder** (history index, session autosave, window layout, subject libraries, pasted images) is the
+  engine's own user data folder, ``hub.paths.user_data_dir()``: ``$SQUEEZE_STUDIO_HOME`` if set, else
+  ``$XDG_DATA_HOME/squeeze-studio`` (``~/.local/share/squeeze-studio``). One folder for the window and the
+  engine (its preview-map cache, the model folders the user added).
+- **Results** go where people look for pictures: ``QStandardPaths.PicturesLocation / "Squeeze Studio"``
+  (``~/Pictures/Squeeze Studio``), or the folder chosen with File > Results folder…. With
+  ``$SQUEEZE_STUDIO_HOME`` set (tests, a portable install) and no folder chosen, results stay inside that folder.
+- **The old data folder.** Up to 0.1.0 the window used Qt's AppDataLocation with the organisation
+  "squeeze-studio" and the application "Squeeze Studio", i.e. ``~/.local/share/squeeze-studio/Squeeze Studio``.
+  On first use its contents are moved up into the data folder, and the paths stored in the history index and the
+  session are rewritten, so every result made before still opens (``migrate_legacy_folder``).
+"""
 from __future__ import annotations
 
+import json
+import logging
 import os
+import shutil
+import sqlite3
+import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths
+from PySide6.QtCore import QSettings, QStandardPaths
 
 HOME_ENV = "SQUEEZE_STUDIO_HOME"
+RESULTS_FOLDER_NAME = "Squeeze Studio"  # inside the pictures folder
+LEGACY_FOLDER_NAME = "Squeeze Studio"   # the old AppDataLocation's last part
+SETTINGS_FILE = "window.ini"
+RESULTS_KEY = "results/folder"
+log = logging.getLogger(__name__)
+_migrated: set[Path] = set()
 
 
 def data_home() -> Path:
-    """``$SQUEEZE_STUDIO_HOME`` if set (tests point it at a tmp dir), else Qt's AppDataLocation."""
-    override = os.environ.get(HOME_ENV)
-    if override:
-        home = Path(override).expanduser()
-    else:
-        location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-        home = Path(location) if location else Path.home() / ".squeeze-studio"
-    home.mkdir(parents=True, exist_ok=True)
+    """The data folder (created), shared with the engine; the old folder is moved in on first use."""
+    from ...hub.paths import user_data_dir
+
+    home = user_data_dir()
+    if home not in _migrated:
+        _migrated.add(home)
+        if not os.environ.get(HOME_ENV):  # the old code used $SQUEEZE_STUDIO_HOME as it is: nothing to move
+            for legacy in legacy_data_dirs():
+                migrate_legacy_folder(legacy, home)
     return home
 
 
+def settings() -> QSettings:
+    """The window's settings file in the data folder (layout, results folder, first-run flags)."""
+    return QSettings(str(data_home() / SETTINGS_FILE), QSettings.Format.IniFormat)
+
+
+def default_results_dir() -> Path:
+    if os.environ.get(HOME_ENV):
+        return data_home() / "results"
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    return Path(pictures) / RESULTS_FOLDER_NAME if pictures else data_home() / "results"
+
+
 def results_dir() -> Path:
-    return data_home() / "results"
+    """Where new results are written: the folder chosen in the settings, else ``default_results_dir()``."""
+    chosen = settings().value(RESULTS_KEY, "")
+    return Path(str(chosen)).expanduser() if chosen else default_results_dir()
+
+
+def set_results_dir(folder: str | os.PathLike | None) -> Path:
+    """Choose the results folder (None or "" goes back to the default); returns the folder now in use."""
+    store = settings()
+    if folder:
+        store.setValue(RESULTS_KEY, str(Path(folder).expanduser()))
+    else:
+        store.remove(RESULTS_KEY)
+    store.sync()
+    return results_dir()
 
 
 def libraries_dir() -> Path:
@@ -48,3 +98,108 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# --- the old data folder ------------------------------------------------------------------------------
+def legacy_data_dirs() -> list[Path]:
+    """Where Qt's AppDataLocation put the data with the old names (organisation "squeeze-studio", application
+    "Squeeze Studio"), per platform."""
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    elif sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return [base / "squeeze-studio" / LEGACY_FOLDER_NAME]
+
+
+def migrate_legacy_folder(legacy: Path, home: Path) -> bool:
+    """Move everything in ``legacy`` into ``home`` and rewrite the paths the history index and the session keep.
+
+    A name that exists in both is merged (folders) or kept beside as ``NAME.old-folder`` (files). Nothing is
+    deleted; a move that fails leaves that entry where it was (and the history still finds it there). Returns
+    whether anything was moved."""
+    if not legacy.is_dir() or legacy.resolve() == home.resolve():
+        return False
+    moved = False
+    for entry in sorted(legacy.iterdir()):
+        try:
+            moved |= _move_into(entry, home / entry.name)
+        except OSError as error:
+            log.warning("could not move %s from the old data folder: %s", entry, error)
+    old, new = str(legacy), str(home)
+    _rewrite_history(home / "history.sqlite", old, new)
+    session = home / "session.json"
+    if session.is_file():
+        try:
+            data = json.loads(session.read_text(encoding="utf-8"))
+            atomic_write_bytes(session, json.dumps(_rewrite(data, old, new), indent=1).encode("utf-8"))
+        except (OSError, ValueError) as error:
+            log.warning("could not update the paths in %s: %s", session, error)
+    try:
+        legacy.rmdir()  # only when everything moved
+    except OSError:
+        pass
+    if moved:
+        log.warning("moved the data folder %s into %s", legacy, home)
+    return moved
+
+
+def _move_into(source: Path, target: Path) -> bool:
+    if not target.exists():
+        shutil.move(str(source), str(target))
+        return True
+    if source.is_dir() and target.is_dir() and not source.is_symlink():
+        moved = False
+        for child in sorted(source.iterdir()):
+            moved |= _move_into(child, target / child.name)
+        try:
+            source.rmdir()
+        except OSError:
+            pass
+        return moved
+    aside = target.with_name(target.name + ".old-folder")
+    if aside.exists():
+        return False
+    shutil.move(str(source), str(aside))
+    return True
+
+
+def _swap_prefix(text: str, old: str, new: str) -> str:
+    if text == old or text.startswith(old + os.sep) or text.startswith(old + "/"):
+        return new + text[len(old):]
+    return text
+
+
+def _rewrite(value, old: str, new: str):
+    """Every string in a JSON value that is a path under ``old``, now under ``new``."""
+    if isinstance(value, str):
+        return _swap_prefix(value, old, new)
+    if isinstance(value, list):
+        return [_rewrite(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _rewrite(v, old, new) for k, v in value.items()}
+    return value
+
+
+def _rewrite_history(db_path: Path, old: str, new: str) -> None:
+    if not db_path.is_file():
+        return
+    try:
+        db = sqlite3.connect(str(db_path))
+        try:
+            rows = db.execute("SELECT id, path, request_json FROM results").fetchall()
+            for record_id, path, request_json in rows:
+                new_path = _swap_prefix(path, old, new)
+                try:
+                    new_json = json.dumps(_rewrite(json.loads(request_json), old, new))
+                except ValueError:
+                    new_json = request_json
+                if new_path != path or new_json != request_json:
+                    db.execute("UPDATE OR IGNORE results SET path = ?, request_json = ? WHERE id = ?",
+                               (new_path, new_json, record_id))
+            db.commit()
+        finally:
+            db.close()
+    except sqlite3.Error as error:
+        log.warning("could not update the paths in %s: %s", db_path, error)

@@ -11,15 +11,18 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEvent, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow
 
-from ..persistence.paths import data_home
+from ..persistence import paths
 
 if TYPE_CHECKING:
+    from ..model.samples import Sample
     from ..model.studio import Studio
     from ..worker import EngineFactory
+    from .welcome_panel import WelcomePanel
     from .workspace import Workspace
 
 MESSAGE_MS = 10_000
 DEFAULT_SIZE = (1280, 820)
+WELCOME_KEY = "welcome/dismissed"
 
 
 class MainWindow(QMainWindow):
@@ -31,6 +34,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Squeeze Studio")
         self.studio: Studio | None = None
         self.workspace: Workspace | None = None
+        self.welcome: WelcomePanel | None = None
+        self.samples: list[Sample] = []
+        self._sample_turn = 0
+        self.fresh_start = False
         self.last_message = ""
         self._engine_factory = engine_factory
         self._painted = False
@@ -47,11 +54,14 @@ class MainWindow(QMainWindow):
         if self.workspace is not None:
             return
         from ..model.studio import Studio
+        from ..persistence.session import session_path
         from .workspace import Workspace
 
+        self.fresh_start = not session_path().exists()  # no session to restore: a first start
         self.studio = Studio(self._engine_factory, parent=self)
         self.studio.message.connect(self.show_message)
         self.workspace = Workspace(self, self.studio)
+        self._add_file_actions()
         state = self.settings().value("state")
         if state is not None:
             self.restoreState(state)
@@ -76,7 +86,132 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def settings() -> QSettings:
-        return QSettings(str(data_home() / "window.ini"), QSettings.Format.IniFormat)
+        return paths.settings()
+
+    # --- first start, samples, results folder ---------------------------------------------------
+    def first_start(self, load_sample: bool = True) -> bool:
+        """On a first start (no session saved yet): load a sample subject with a suggested instruction (unless
+        ``load_sample`` is off, e.g. files came on the command line), and show the welcome panel unless it was
+        dismissed before. Returns whether a sample was loaded. ``main()`` calls it; tests build bare windows."""
+        loaded = False
+        if load_sample and self.fresh_start:
+            loaded = self.load_sample(0)
+        if not self.settings().value(WELCOME_KEY, False, type=bool):
+            self.show_welcome(loaded)
+        return loaded
+
+    def load_sample(self, index: int | None = None, instruction: int = 0) -> bool:
+        """Sample ``index`` (None: the next one in turn) as the current subject, with one of its instructions."""
+        from ..model.samples import apply_sample
+
+        if not self.samples:
+            self.show_message("No sample subjects found (resources/samples is missing)")
+            return False
+        if index is None:
+            index = self._sample_turn
+        sample = self.samples[index % len(self.samples)]
+        self._sample_turn = index % len(self.samples) + 1
+        apply_sample(self.studio, sample, instruction)
+        self.show_message(f"Sample “{sample.name}” loaded: press Ctrl+Enter to generate")
+        return True
+
+    def show_welcome(self, sample_loaded: bool = False) -> WelcomePanel:
+        from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+        from .welcome_panel import WelcomePanel
+
+        if self.welcome is None:
+            self.welcome = WelcomePanel(str(paths.results_dir()), sample_loaded)
+            self.welcome.dismissed.connect(lambda: self._remember_welcome(True))
+            self.welcome.models_requested.connect(self.workspace.open_models)
+            self.welcome.results_requested.connect(self.open_results_folder)
+            self.welcome.samples_requested.connect(lambda: self.load_sample(None))
+            self.welcome.try_button.setEnabled(bool(self.samples))
+            tabs = self.takeCentralWidget()
+            holder = QWidget()
+            layout = QVBoxLayout(holder)
+            layout.setContentsMargins(0, 0, 0, 0)
+            layout.addWidget(self.welcome)
+            layout.addWidget(tabs, 1)
+            self.setCentralWidget(holder)
+            tabs.show()  # takeCentralWidget() hid it
+            holder.show()
+            for widget in (holder, self.welcome, *self.welcome.findChildren(QWidget)):
+                widget.installEventFilter(self.workspace.drop_filter)  # drops land here too
+        self._remember_welcome(False)
+        self.welcome.show()
+        return self.welcome
+
+    def _remember_welcome(self, dismissed: bool) -> None:
+        store = self.settings()
+        store.setValue(WELCOME_KEY, dismissed)
+        store.sync()
+
+    def choose_results_folder(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self, "Results folder", str(paths.results_dir()))
+        if folder:
+            self.set_results_folder(folder)
+
+    def set_results_folder(self, folder: str | None) -> None:
+        """New results go to ``folder`` (None: back to the default); results already made stay where they are."""
+        chosen = paths.set_results_dir(folder)
+        if self.studio is not None:
+            self.studio.client.worker.set_results_dir(chosen)
+        if self.welcome is not None:
+            self.welcome.set_results_folder(str(chosen))
+        self.show_message(f"New results go to {chosen}")
+
+    def open_results_folder(self) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        folder = paths.results_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.show_message(f"Results are in {folder}")
+
+    def open_files(self, files: list[str]) -> None:
+        """Files handed over by a second start (or the desktop's "Open with"): they become references."""
+        self.setWindowState(self.windowState() & ~self.windowState().WindowMinimized)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        if files and self.studio is not None:
+            subjects = self.studio.subjects
+            if subjects.current.images:
+                subjects.add_subject("Opened files")
+            self.studio.drop_paths(files, allow_recipe=False)
+
+    def _add_file_actions(self) -> None:
+        """File > Samples, Results folder…, Open results folder: put in the File menu before its last separator."""
+        from PySide6.QtGui import QAction
+        from PySide6.QtWidgets import QMenu
+
+        from ..model.samples import load_samples
+
+        self.samples = load_samples()
+        # By title among the menu bar's children: QAction.menu() on a temporary is dangling in PySide6 6.9.
+        menus = self.menuBar().findChildren(QMenu)
+        file_menu = next((m for m in menus if m.title().replace("&", "") == "File"), menus[0])
+        before = next((a for a in reversed(file_menu.actions()) if a.isSeparator()), None)
+        self.samples_menu = QMenu("Samples", self)
+        self.samples_menu.setToolTip("Sample subjects the demo model knows, with instructions it follows well")
+        for index, sample in enumerate(self.samples):
+            submenu = self.samples_menu.addMenu(sample.name)
+            for number, text in enumerate(sample.instructions):
+                action = submenu.addAction(text)
+                action.triggered.connect(lambda _c=False, i=index, n=number: self.load_sample(i, n))
+        if self.samples:
+            self.samples_menu.addSeparator()
+        self.samples_menu.addAction("Show welcome").triggered.connect(lambda: self.show_welcome(False))
+        file_menu.insertMenu(before, self.samples_menu)
+        for text, slot in (("Results folder…", self.choose_results_folder),
+                           ("Open results folder", self.open_results_folder)):
+            action = QAction(text, self)
+            action.triggered.connect(lambda _c=False, s=slot: s())
+            file_menu.insertAction(before, action)
 
     def closeEvent(self, event) -> None:
         settings = self.settings()
