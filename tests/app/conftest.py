@@ -27,8 +27,8 @@ def fake_factory() -> FakeEngineFactory:
 
 
 @pytest.fixture
-def make_window(qtbot, studio_home):
-    """Build main windows; every one is closed (worker joined) at teardown."""
+def window_maker(qtbot):
+    """Build main windows in the data folder the test set up; every one is closed (worker joined) at teardown."""
     from squeeze_studio.app.ui.main_window import MainWindow
 
     windows = []
@@ -44,6 +44,12 @@ def make_window(qtbot, studio_home):
     for window in windows:
         window.close()
         assert window.studio.client.thread.isFinished()
+
+
+@pytest.fixture
+def make_window(window_maker, studio_home):
+    """``window_maker`` in a private data folder."""
+    return window_maker
 
 
 @pytest.fixture

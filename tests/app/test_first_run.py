@@ -19,7 +19,6 @@ from squeeze_studio.app.persistence.history_index import SCHEMA
 from squeeze_studio.recipe import save_png
 from squeeze_studio.request import GenerationRequest
 
-from .fake_engine import FakeEngineFactory
 from .helpers import LONG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,24 +36,6 @@ def fresh_user(tmp_path, monkeypatch) -> Path:
     return home
 
 
-@pytest.fixture
-def new_window(qtbot):
-    from squeeze_studio.app.ui.main_window import MainWindow
-
-    windows = []
-
-    def make(factory=None):
-        window = MainWindow(engine_factory=factory or FakeEngineFactory())
-        qtbot.addWidget(window)
-        window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-
-
 def test_the_shipped_samples_have_references_and_measured_instructions():
     samples = load_samples()
     assert len(samples) >= 2
@@ -65,10 +46,10 @@ def test_the_shipped_samples_have_references_and_measured_instructions():
         assert all(0.0 <= m["adherence"] <= 1.0 for m in sample.measured)
 
 
-def test_first_start_loads_a_sample_and_ctrl_enter_makes_a_result(new_window, qtbot, studio_home):
+def test_first_start_loads_a_sample_and_ctrl_enter_makes_a_result(window_maker, qtbot, studio_home):
     """With the fake engine, to stay fast: ``--self-test`` (below) runs the same window path with the real engine
     and the built-in demo model on the same first sample."""
-    window = new_window()
+    window = window_maker()
     assert window.fresh_start
     assert window.first_start()
     sample = load_samples()[0]
@@ -89,23 +70,23 @@ def test_first_start_loads_a_sample_and_ctrl_enter_makes_a_result(new_window, qt
     assert Image.open(result.path).size == (32, 32)  # the fake engine's native size
 
 
-def test_the_welcome_panel_once_dismissed_stays_away_and_a_second_start_keeps_the_session(new_window, studio_home,
+def test_the_welcome_panel_once_dismissed_stays_away_and_a_second_start_keeps_the_session(window_maker, studio_home,
                                                                                           images):
-    first = new_window()
+    first = window_maker()
     first.first_start()
     first.welcome._dismiss()
     first.studio.subjects.add_subject("Mine", images[:1])
     first.close()
 
-    second = new_window()
+    second = window_maker()
     assert not second.fresh_start
     assert not second.first_start()
     assert second.welcome is None
     assert second.studio.subjects.current.name == "Mine"
 
 
-def test_file_samples_brings_a_sample_back_beside_the_users_subject(new_window, studio_home, images):
-    window = new_window()
+def test_file_samples_brings_a_sample_back_beside_the_users_subject(window_maker, studio_home, images):
+    window = window_maker()
     window.studio.subjects.add_images(images[:2])
     samples = load_samples()
     menu = window.samples_menu
@@ -122,12 +103,12 @@ def test_file_samples_brings_a_sample_back_beside_the_users_subject(new_window, 
     assert len(studio.subjects.subjects) == 2
 
 
-def test_results_go_to_the_pictures_folder_and_the_data_folder_is_the_engines(new_window, qtbot, fresh_user, images):
+def test_results_go_to_the_pictures_folder_and_the_data_folder_is_the_engines(window_maker, qtbot, fresh_user, images):
     from squeeze_studio.hub.paths import user_data_dir
 
     assert paths.data_home() == user_data_dir() == fresh_user / ".local" / "share" / "squeeze-studio"
     assert paths.results_dir() == fresh_user / "Pictures" / "Squeeze Studio"
-    window = new_window()
+    window = window_maker()
     window.studio.subjects.add_images(images[:1])
     window.workspace.editor.setPlainText("the subject on a red background")
     with qtbot.waitSignal(window.studio.job_finished, timeout=LONG):
@@ -144,7 +125,7 @@ def test_results_go_to_the_pictures_folder_and_the_data_folder_is_the_engines(ne
     assert paths.results_dir() == chosen  # kept in the settings for the next start
 
 
-def test_the_old_doubled_data_folder_is_moved_in_and_its_history_still_opens(new_window, qtbot, fresh_user):
+def test_the_old_doubled_data_folder_is_moved_in_and_its_history_still_opens(window_maker, qtbot, fresh_user):
     old = fresh_user / ".local" / "share" / "squeeze-studio" / "Squeeze Studio"
     pasted = old / "pasted" / "pasted-1.png"
     pasted.parent.mkdir(parents=True)
@@ -162,7 +143,7 @@ def test_the_old_doubled_data_folder_is_moved_in_and_its_history_still_opens(new
     (old / "session.json").write_text(json.dumps(session))
     paths._migrated.clear()
 
-    window = new_window()
+    window = window_maker()
     home = fresh_user / ".local" / "share" / "squeeze-studio"
     assert not old.exists()  # one clean folder now
     [record] = window.studio.history.records

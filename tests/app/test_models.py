@@ -287,17 +287,26 @@ class FakeDownload:
         raise AssertionError("the download was never cancelled")
 
 
-def test_download_asks_with_the_size_and_cancel_stops_it(make_window, qtbot, monkeypatch, fake_hf_cache):
+def start_download(make_window, qtbot, monkeypatch, size: int, questions: list | None = None, fits: bool = True):
+    """Open the Models dialog over a fake download of ``size`` bytes and press Download on the first registry
+    model, answering yes to every question (collected in ``questions``). ``fits``: 5 GB free on /cache;
+    otherwise the real disk-space check runs."""
     fake = FakeDownload()
-    monkeypatch.setattr(manager, "download_size", lambda repo_id, revision="main": 10**9)
-    monkeypatch.setattr(manager, "check_space", lambda needed: (5 * 10**9, Path("/cache")))
+    monkeypatch.setattr(manager, "download_size", lambda repo_id, revision="main": size)
+    if fits:
+        monkeypatch.setattr(manager, "check_space", lambda needed: (5 * 10**9, Path("/cache")))
     monkeypatch.setattr(manager, "download", fake)
     window = make_window()
     dialog = open_models(window, qtbot)
-    questions = []
-    dialog.ask = lambda title, text: questions.append(text) or True
+    dialog.ask = lambda title, text: (questions.append(text) if questions is not None else None) or True
     dialog.available.selectRow(0)
     dialog.download_button.click()
+    return window, dialog, fake
+
+
+def test_download_asks_with_the_size_and_cancel_stops_it(make_window, qtbot, monkeypatch, fake_hf_cache):
+    questions = []
+    _, dialog, fake = start_download(make_window, qtbot, monkeypatch, 10**9, questions)
 
     qtbot.waitUntil(lambda: dialog.download_progress is not None and dialog.download_progress.value() > 0,
                     timeout=LONG)
@@ -311,29 +320,14 @@ def test_download_asks_with_the_size_and_cancel_stops_it(make_window, qtbot, mon
 
 
 def test_a_download_that_does_not_fit_is_refused_in_one_line(make_window, qtbot, monkeypatch, fake_hf_cache):
-    fake = FakeDownload()
-    monkeypatch.setattr(manager, "download_size", lambda repo_id, revision="main": 10**15)
-    monkeypatch.setattr(manager, "download", fake)
-    window = make_window()
-    dialog = open_models(window, qtbot)
-    dialog.ask = lambda title, text: True
-    dialog.available.selectRow(0)
-    dialog.download_button.click()
+    _, dialog, fake = start_download(make_window, qtbot, monkeypatch, 10**15, fits=False)
     qtbot.waitUntil(lambda: not dialog.busy and "needs" in dialog.status.text(), timeout=LONG)
     assert dialog.status.text().startswith("Cannot download Qwen-Image-Edit-2511: needs 1000000.0 GB")
     assert fake.calls == 0 and dialog.download_progress is None
 
 
 def test_closing_the_window_mid_download_cancels_it(make_window, qtbot, monkeypatch, fake_hf_cache):
-    fake = FakeDownload()
-    monkeypatch.setattr(manager, "download_size", lambda repo_id, revision="main": 10**9)
-    monkeypatch.setattr(manager, "check_space", lambda needed: (5 * 10**9, Path("/cache")))
-    monkeypatch.setattr(manager, "download", fake)
-    window = make_window()
-    dialog = open_models(window, qtbot)
-    dialog.ask = lambda title, text: True
-    dialog.available.selectRow(0)
-    dialog.download_button.click()
+    window, _, fake = start_download(make_window, qtbot, monkeypatch, 10**9)
     qtbot.waitUntil(lambda: fake.calls == 1, timeout=LONG)
     window.close()  # must not leave the download's thread running
     assert fake.stopped.is_set()
