@@ -1,12 +1,15 @@
 """``squeeze``: the headless command line (``generate``, ``models``, ``synth``, ``train``, ``eval``).
 
 Bad input exits with status 2 and one line ``error: ...`` on stderr, never a traceback. Cheap checks
-(arguments, model folder, reference images) run before torch is imported.
+(arguments, output path, model folder, instruction length, reference images) run before torch is imported.
+A result that cannot be saved where asked is kept in the temp folder, and the error line says where.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from .memory.modes import DESCRIPTIONS, MEMORY_MODES
 from .request import GenerationRequest
@@ -35,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="model folder, cached repo id (e.g. Qwen/Qwen-Image-Edit-2509) or add-on folder "
                           "(default: the built-in demo model)")
     gen.add_argument("--addon", default=None, metavar="DIR", help="add-on folder for the model (connector + LoRA)")
-    gen.add_argument("--out", required=True, metavar="FILE.png")
+    gen.add_argument("--out", required=True, metavar="FILE.png",
+                     help="where to write the PNG; missing folders are created")
     gen.add_argument("--steps", type=int, default=20)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--tau1", type=float, default=None,
@@ -74,6 +78,7 @@ def run_generate(args) -> int:
     from .recipe import save_png
     from .references import load_references
 
+    out = check_output_path(args.out)
     source = resolve_model(args.model, args.addon)  # never touches the network
     defaults = stage_defaults(source)
     pick = lambda given, default: default if given is None else given  # noqa: E731
@@ -84,7 +89,9 @@ def run_generate(args) -> int:
         seed=args.seed, width=args.width, height=args.height,
     )
     request.validate()
-    load_references(request.references)  # fail fast, before the model loads
+    check_prompt_length(source.folder, request.instruction)  # fail fast, before the model loads
+    check_prompt_length(source.folder, request.negative_prompt, "negative prompt")
+    load_references(request.references)
 
     from tqdm import tqdm
 
@@ -99,7 +106,7 @@ def run_generate(args) -> int:
     with tqdm(total=request.num_inference_steps, desc="denoising", unit="step", file=sys.stderr) as bar:
         for event in events:
             if isinstance(event, ImageResult):
-                path = save_png(event.image, args.out, event.request)
+                path = save_or_keep(event, out, save_png)
             else:
                 bar.set_postfix_str(event.stage)
                 bar.update(1)
@@ -112,6 +119,77 @@ def run_generate(args) -> int:
         used += f"; peak VRAM {peak / 2**30:.1f} GiB measured, {plan.vram_bytes / 2**30:.1f} GiB planned"
     print(f"wrote {path} ({event.seconds:.1f} s{used})", file=sys.stderr)
     return 0
+
+
+def check_output_path(given: str) -> Path:
+    """``--out`` checked before any work: a .png file name whose folder exists or can be created (it is created
+    when the result is saved). ``UsageError`` with one line otherwise."""
+    out = Path(given).expanduser()
+    if out.is_dir():
+        raise UsageError(f"--out is a folder: {out}; give a file name, e.g. {out / 'result.png'}")
+    if out.exists() and not out.is_file():
+        raise UsageError(f"--out exists and is not a regular file: {out}")
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out must name a .png file (the recipe is stored in PNG text chunks): {out}")
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"--out cannot be created: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--out cannot be written: no permission to write in {folder}")
+    return out
+
+
+def check_prompt_length(model_folder: Path, text: str, what: str = "instruction") -> None:
+    """The engine's instruction checks (``JointMLLMEncoder.check_instruction``) done before the model loads,
+    with the model's own ``tokenizer.json`` and no torch: too many tokens, or a reserved token. Text of at most
+    ``MAX_INSTRUCTION_TOKENS`` bytes and no ``<|`` needs no tokenizer (a token is at least one byte)."""
+    from .request import MAX_INSTRUCTION_TOKENS
+
+    if "<|" not in text and len(text.encode("utf-8", "surrogatepass")) <= MAX_INSTRUCTION_TOKENS:
+        return
+    files = [model_folder / sub / "tokenizer.json" for sub in ("processor", "tokenizer")]
+    file = next((f for f in files if f.is_file()), None)
+    if file is None:
+        return  # the engine checks with the loaded processor
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(file))
+    except Exception:  # noqa: BLE001 - an odd tokenizer file: the engine checks with the loaded processor
+        return
+    reserved = sorted(t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special)
+    found = next((token for token in reserved if token in text), None)
+    if found:
+        raise UsageError(f"the {what} contains {found}, which the model reserves for its prompt; remove it")
+    if len(text) > MAX_INSTRUCTION_TOKENS * 1024:
+        raise UsageError(f"the {what} is too long: {len(text):,} characters; the limit is "
+                         f"{MAX_INSTRUCTION_TOKENS:,} tokens")
+    count = len(tokenizer.encode(text, add_special_tokens=False).ids)
+    if count > MAX_INSTRUCTION_TOKENS:
+        raise UsageError(f"the {what} is too long: {count:,} tokens ({len(text):,} characters); the limit is "
+                         f"{MAX_INSTRUCTION_TOKENS:,} tokens")
+
+
+def save_or_keep(event, out: Path, save_png) -> Path:
+    """Save the result to ``out``; if that fails (disk full, permission, the folder gone), keep it in the temp
+    folder and raise ``UsageError`` naming both. Nothing made is lost."""
+    try:
+        return save_png(event.image, out, event.request)
+    except OSError as error:
+        reason = error.strerror or str(error).splitlines()[0] or type(error).__name__
+        import tempfile
+        import time
+
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-seed{event.request.seed}"
+        kept = Path(tempfile.gettempdir()) / f"squeeze-{stamp}.png"
+        try:
+            save_png(event.image, kept, event.request)
+        except OSError as second:
+            raise UsageError(f"cannot save {out} ({reason}), nor a copy in {kept.parent} "
+                             f"({second.strerror or second}): the result is lost") from None
+        raise UsageError(f"cannot save {out} ({reason}); the result was kept at {kept}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import torch
 from .events import GenerationCancelled, ImageResult, StepEvent
 from .memory.plan import vae_tiling
 from .pipeline import SqueezePipeline, StepUpdate
+from .pipeline.pipeline_squeeze import NonFiniteError
 from .references import load_references
 from .request import GenerationRequest
 
@@ -76,6 +77,7 @@ class Engine:
         try:
             self.source = resolve_model(model, addon)
             check_model(self.source.folder)
+            check_component_libraries(self.source.folder)
             self.device_name = check_device(device)
             check_supported(memory, self.device_name, weights)
             self.plan = plan_memory(self.source, memory, device=self.device_name, weights=weights)
@@ -110,10 +112,18 @@ class Engine:
         if self.memory_mode == "multi-gpu":
             kwargs["device_map"] = "balanced"
         pipe = SqueezePipeline.from_pretrained(self.source.spec, addon=self.source.addon, **kwargs)
+        if self.device_name == "cpu":
+            detach_from_files(pipe, self._weight_files())
         if self.weights == "fp8":
             store_in_fp8(pipe.transformer)
         apply_memory_mode(pipe, self.memory_mode, self.device_name)
         return pipe
+
+    def _weight_files(self) -> set[str]:
+        """The real paths of the model's (and add-on's) safetensors files: in a Hugging Face cache they are blobs
+        named by their hash, so a mapping is recognised by its path, not its suffix."""
+        folders = [self.source.folder] + ([self.source.addon] if self.source.addon else [])
+        return {os.path.realpath(path) for folder in folders for path in folder.rglob("*.safetensors")}
 
     def _transformer_class(self) -> str:
         import json
@@ -194,7 +204,8 @@ class Engine:
         request.validate()
         images = load_references(request.references) if images is None else images
         self.pipe.check_inputs(images, request.instruction, request.height, request.width,
-                               request.num_inference_steps, request.tau1, request.tau2, request.guidance_scale)
+                               request.num_inference_steps, request.tau1, request.tau2, request.guidance_scale,
+                               request.negative_prompt)
         return images
 
     def _run_all(self, singles, images, should_cancel):
@@ -215,7 +226,7 @@ class Engine:
             image=images, prompt=request.instruction, negative_prompt=request.negative_prompt,
             tau1=request.tau1, tau2=request.tau2, guidance_scale=request.guidance_scale,
             num_inference_steps=request.num_inference_steps, height=request.height, width=request.width,
-            generator=torch.Generator("cpu").manual_seed(request.seed),
+            generator=torch.Generator("cpu").manual_seed(request.seed), output_type="pt", check_finite=True,
         )
         done, failed = 0, False
         try:
@@ -227,7 +238,14 @@ class Engine:
                     preview = item.preview() if self.previews else None
                     yield StepEvent(item.step, item.total, preview, item.stage.value, index)
                 else:
-                    yield ImageResult(item.images[0], request, time.perf_counter() - start, index)
+                    image = self.pipe.backbone.image_processor.pt_to_numpy(item.images[:1])
+                    image = self.pipe.backbone.image_processor.numpy_to_pil(image)[0]
+                    yield ImageResult(image, request, time.perf_counter() - start, index)
+        except NonFiniteError as error:
+            raise EngineError(
+                f"{error} from {self.model_name} ({str(self.pipe.transformer.dtype).removeprefix('torch.')} on "
+                f"{self.device_name}): no image was made; the model's weights may hold NaN/Inf, or this precision "
+                f"is too narrow for it") from None
         except Exception as error:
             if not is_out_of_memory(error):
                 raise
@@ -262,3 +280,68 @@ class Engine:
     @staticmethod
     def _hint(lighter: str) -> str:
         return f": try --memory {lighter}" if lighter else ": try a smaller size or fewer references"
+
+
+SAFE_LIBRARIES = ("diffusers", "transformers")
+
+
+def check_component_libraries(folder: str | os.PathLike) -> None:
+    """``ValueError`` when ``model_index.json`` names a component from a library other than diffusers,
+    transformers or Squeeze Studio: loading it would import that library's code for a downloaded folder."""
+    import json
+    from pathlib import Path
+
+    try:
+        index = json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # check_model has said so already
+    for name, entry in index.items() if isinstance(index, dict) else ():
+        if name.startswith("_") or not isinstance(entry, list) or len(entry) != 2 or entry[0] is None:
+            continue
+        library = str(entry[0])
+        if library not in SAFE_LIBRARIES and not library.startswith("squeeze_studio."):
+            raise ValueError(f"model_index.json names {name} from the library {library!r}; only diffusers, "
+                             f"transformers and squeeze_studio components are loaded")
+
+
+def detach_from_files(pipe, files: set[str] = frozenset()) -> int:
+    """Copy every CPU tensor of ``pipe`` that is still memory-mapped from a weights file into the process's own
+    memory; returns how many were copied.
+
+    safetensors loads by ``mmap``: a weight used as it is (CPU, same dtype) stays backed by the file, and a file
+    truncated or rewritten while the model is loaded (a re-download, a copy over it) then kills the process
+    with SIGBUS at the next step. After this the model no longer reads the files, so a later load is what
+    notices the change (``check_model``, one line). Linux finds the mapped tensors in ``/proc/self/maps`` (any
+    ``.safetensors`` file, and ``files``: real paths, such as a Hugging Face cache's hash-named blobs); elsewhere
+    every CPU tensor is copied."""
+    ranges = _mapped_weight_ranges(files)
+    copied = 0
+    for component in pipe.components.values():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        for tensor in [*component.parameters(), *component.buffers()]:
+            if tensor.device.type != "cpu" or tensor.numel() == 0:
+                continue
+            pointer = tensor.untyped_storage().data_ptr()
+            if ranges is None or any(start <= pointer < end for start, end in ranges):
+                tensor.data = tensor.data.clone()
+                copied += 1
+    return copied
+
+
+def _mapped_weight_ranges(files: set[str] = frozenset()) -> list[tuple[int, int]] | None:
+    """Address ranges of this process's memory-mapped ``.safetensors`` files and ``files``; ``None`` where
+    unknown."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            lines = maps.readlines()
+    except OSError:
+        return None
+    ranges = []
+    for line in lines:
+        parts = line.split(maxsplit=5)
+        path = parts[5].rstrip("\n").removesuffix(" (deleted)") if len(parts) == 6 else ""
+        if path.endswith(".safetensors") or path in files:
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            ranges.append((start, end))
+    return ranges

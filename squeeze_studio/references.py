@@ -12,8 +12,12 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 def load_reference(path: str | os.PathLike) -> Image.Image:
     """The image at ``path`` as RGB, upright per its EXIF orientation; ``ValueError`` if unreadable."""
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise ValueError(f"reference is a folder, not an image: {path}")
+    if not path.exists():
         raise ValueError(f"reference not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"reference is not a regular file (a device or a pipe?): {path}")
     try:
         with Image.open(path) as image:
             image.load()

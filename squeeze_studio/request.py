@@ -6,6 +6,7 @@ it. Plain Python only: the app imports this module at start-up, before torch is 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,21 @@ from typing import Any
 DEFAULT_TAU1 = 0.95
 DEFAULT_TAU2 = 0.85
 DEFAULT_GUIDANCE = 2.5
+
+# Bounds any request must keep (the window, the CLI, a restored recipe): beyond them a run is never useful
+# and only ties the machine up. The model's own limits (size multiple, prompt tokens) are checked by the engine.
+MAX_STEPS = 1000  # flow-matching schedulers are trained on 1000 timesteps
+MAX_SIDE = 16384
+MAX_BATCH = 64
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes up to 2**64 - 1; seed + batch index must fit
+# The longest instruction (and negative prompt) a generation takes, in the MLLM tokenizer's tokens, as in
+# diffusers' Qwen-Image pipelines. Checked before the MLLM runs, whose memory grows with the square of the
+# length: a 100 kB instruction (about 25,000 tokens) once took more than 24 GB.
+MAX_INSTRUCTION_TOKENS = 1024
+# What a recipe read from an untrusted file may hold (``from_untrusted``): a real recipe is far below these.
+MAX_TEXT_CHARS = 32_768  # the engine's 1,024-token instruction cap is about 4,000 characters of English
+MAX_REFERENCES = 100
+MAX_PATH_CHARS = 4096
 
 
 @dataclass
@@ -41,20 +57,28 @@ class GenerationRequest:
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a one-line message for settings no backbone can run."""
+        if not self.instruction.strip():
+            raise ValueError("the instruction is empty: say what the new image should show")
         if self.num_inference_steps < 1:
             raise ValueError(f"steps must be at least 1 (got {self.num_inference_steps})")
+        if self.num_inference_steps > MAX_STEPS:
+            raise ValueError(f"steps must be at most {MAX_STEPS} (got {self.num_inference_steps})")
         if not 0.0 <= self.tau2 <= self.tau1 <= 1.0:
             raise ValueError(f"stage thresholds need 0 <= tau2 <= tau1 <= 1 (got tau1={self.tau1}, tau2={self.tau2})")
         if self.guidance_scale < 0:
             raise ValueError(f"guidance must not be negative (got {self.guidance_scale})")
-        if self.batch_count < 1:
-            raise ValueError(f"batch count must be at least 1 (got {self.batch_count})")
+        if not 1 <= self.batch_count <= MAX_BATCH:
+            raise ValueError(f"batch count must be between 1 and {MAX_BATCH} (got {self.batch_count})")
         for name in ("width", "height"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive (got {value})")
+            if value is not None and value > MAX_SIDE:
+                raise ValueError(f"{name} must be at most {MAX_SIDE} (got {value})")
         if self.seed < 0:
             raise ValueError(f"seed must not be negative (got {self.seed})")
+        if self.seed + self.batch_count - 1 > MAX_SEED:
+            raise ValueError(f"seed must be at most {MAX_SEED - self.batch_count + 1} (got {self.seed})")
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)
@@ -67,3 +91,68 @@ class GenerationRequest:
         """Build from a dict, ignoring keys this version does not know (recipes from newer versions)."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_untrusted(cls, data: Any) -> GenerationRequest:
+        """``from_dict`` for data read from a file someone else may have made (a dropped PNG's recipe).
+
+        Every field's type is checked and its size capped; nothing is evaluated. Unknown keys are ignored,
+        missing ones take their defaults (but the instruction must be there). ``ValueError`` with one line
+        naming the first bad field. Paths are only checked for shape here (``recipe.outside_paths`` says which
+        point outside the user's folders)."""
+        if not isinstance(data, dict):
+            raise ValueError("the recipe is not an object")
+        if "instruction" not in data:
+            raise ValueError("the recipe has no instruction")
+        values = {}
+        for spec in dataclasses.fields(cls):
+            if spec.name in data:
+                values[spec.name] = _checked(spec.name, data[spec.name])
+        return cls(**values)
+
+
+def _checked(name: str, value: Any) -> Any:
+    """``value`` if it has the type and size field ``name`` may have; ``ValueError`` naming the field otherwise."""
+    def fail(why: str):
+        raise ValueError(f"recipe field {name} {why}")
+
+    if name in ("instruction", "negative_prompt"):
+        if not isinstance(value, str):
+            fail(f"is not text (got {type(value).__name__})")
+        if len(value) > MAX_TEXT_CHARS:
+            fail(f"is too long ({len(value):,} characters; at most {MAX_TEXT_CHARS:,})")
+        return value
+    if name in ("model", "addon"):
+        return _checked_path(name, value, fail)
+    if name == "references":
+        if not isinstance(value, list):
+            fail(f"is not a list (got {type(value).__name__})")
+        if len(value) > MAX_REFERENCES:
+            fail(f"lists too many references ({len(value):,}; at most {MAX_REFERENCES})")
+        return [_checked_path(name, item, fail) for item in value]
+    if name in ("tau1", "tau2", "guidance_scale"):
+        try:
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+        except OverflowError:  # an integer too large for a float
+            number = math.inf
+        if not math.isfinite(number):
+            fail(f"is not a finite number (got {value!r:.40})")
+        return number
+    if name in ("num_inference_steps", "seed", "batch_count", "width", "height"):
+        if value is None and name in ("width", "height"):
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail(f"is not a whole number (got {value!r:.40})")
+        bound = {"num_inference_steps": MAX_STEPS, "seed": MAX_SEED, "batch_count": MAX_BATCH}.get(name, MAX_SIDE)
+        if not 0 <= value <= bound:
+            fail(f"is out of range (got {value}; 0 to {bound})")
+        return value
+    return value  # a field added later without a check here: the dataclass takes it as it is
+
+
+def _checked_path(name: str, value: Any, fail) -> str:
+    if not isinstance(value, str):
+        fail(f"holds a {type(value).__name__} where a path is expected")
+    if len(value) > MAX_PATH_CHARS or "\x00" in value:
+        fail("holds a path that is too long or contains a NUL character")
+    return value

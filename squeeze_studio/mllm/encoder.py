@@ -1,7 +1,7 @@
 """Run a frozen vision-language model once over "Picture 1: <image> ... instruction" and keep all layers.
 
 Unlike methods that encode text and references with separate encoders, the MLLM sees the references
-and the instruction in one chat prompt, so every text token can attend to the images (DESIGN.md 2.1).
+and the instruction in one chat prompt, so every text token can attend to the images (docs/DESIGN.md 2.1).
 """
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import torch
 from PIL import Image
+
+from ..request import MAX_INSTRUCTION_TOKENS
 
 # Qwen-Image-Edit's system prompt (the same text diffusers' QwenImageEditPlusPipeline uses), so that an
 # identity-initialised connector reproduces the base model exactly.
@@ -19,6 +21,8 @@ QWEN_EDIT_TEMPLATE = (
     "appropriate.<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
 )
 IMAGE_SLOT = "Picture {}: <|vision_start|><|image_pad|><|vision_end|>"
+# Longer instructions are refused before the MLLM runs (request.MAX_INSTRUCTION_TOKENS says why).
+_MAX_CHARS_TO_COUNT = MAX_INSTRUCTION_TOKENS * 1024  # longer than this is refused without tokenising it
 
 
 @dataclass
@@ -62,6 +66,10 @@ class JointMLLMEncoder:
         self.image_token_id = model.config.image_token_id
         self.drop_index = self._template_prefix_length()
         self.runs = 0
+        tokenizer = processor.tokenizer
+        added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+        self.reserved_tokens = sorted({t for t in getattr(tokenizer, "all_special_tokens", []) if t}
+                                      | {t.content for t in added.values() if getattr(t, "special", False)})
 
     @classmethod
     def from_pretrained(cls, folder, prompt_template: str = QWEN_EDIT_TEMPLATE, **model_kwargs):
@@ -85,6 +93,25 @@ class JointMLLMEncoder:
         if full_ids[: len(prefix_ids)] != prefix_ids:
             raise ValueError("the prompt template's prefix does not tokenise on its own; cannot drop it safely")
         return len(prefix_ids)
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` is to the MLLM, without the prompt template."""
+        return len(self.processor.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    def check_instruction(self, text: str, what: str = "instruction") -> None:
+        """``ValueError`` with one line when ``text`` cannot go into the prompt: longer than
+        ``MAX_INSTRUCTION_TOKENS``, or holding one of the model's reserved tokens (``<|image_pad|>`` would break
+        the image slots, ``<|im_end|>`` the chat template). Quick even for megabytes of text."""
+        found = next((token for token in self.reserved_tokens if token in text), None)
+        if found:
+            raise ValueError(f"the {what} contains {found}, which the model reserves for its prompt; remove it")
+        if len(text) > _MAX_CHARS_TO_COUNT:
+            raise ValueError(f"the {what} is too long: {len(text):,} characters; the limit is "
+                             f"{MAX_INSTRUCTION_TOKENS:,} tokens")
+        count = self.count_tokens(text)
+        if count > MAX_INSTRUCTION_TOKENS:
+            raise ValueError(f"the {what} is too long: {count:,} tokens ({len(text):,} characters); the limit is "
+                             f"{MAX_INSTRUCTION_TOKENS:,} tokens")
 
     def build_prompt(self, instruction: str, num_images: int) -> str:
         slots = "".join(IMAGE_SLOT.format(i + 1) for i in range(num_images))

@@ -27,6 +27,16 @@ ENCODING_CACHE_SIZE = 4
 NULL_INSTRUCTION = " "
 
 
+class NonFiniteError(ValueError):
+    """NaN or Inf in the latents after a step or in the decoded image (``stream(check_finite=True)``): the image
+    would come out black or noise, so none is returned. ``step`` is 1-based; ``step > total`` means the decode."""
+
+    def __init__(self, where: str, step: int, total: int):
+        when = "after decoding" if step > total else f"at step {step} of {total}"
+        super().__init__(f"NaN or Inf in the {where} ({when})")
+        self.where, self.step, self.total = where, step, total
+
+
 @dataclass
 class SqueezePipelineOutput(BaseOutput):
     images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
@@ -192,9 +202,15 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         # Qwen-Image's norm-preserving true CFG: keep the conditional prediction's per-token norm.
         return guided * (velocity.norm(dim=-1, keepdim=True) / guided.norm(dim=-1, keepdim=True))
 
-    def check_inputs(self, images, prompt, height, width, num_inference_steps, tau1, tau2, guidance_scale):
+    def check_inputs(self, images, prompt, height, width, num_inference_steps, tau1, tau2, guidance_scale,
+                     negative_prompt: str | None = None):
         if not isinstance(prompt, str):
             raise ValueError("the instruction must be one string")
+        self.encoder.check_instruction(prompt)  # too long or holding a reserved token: before the MLLM runs
+        if negative_prompt is not None:
+            if not isinstance(negative_prompt, str):
+                raise ValueError("the negative prompt must be one string")
+            self.encoder.check_instruction(negative_prompt, "negative prompt")
         if any(not isinstance(img, PIL.Image.Image) for img in images):
             raise ValueError("references must be PIL images")
         if num_inference_steps < 1:
@@ -226,11 +242,14 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         output_type: str = "pil",
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ("latents",),
+        check_finite: bool = False,
     ) -> Iterator[StepUpdate | SqueezePipelineOutput]:
         """Generation as a plain loop: yields a ``StepUpdate`` after each step, the output last.
 
         Stop iterating to cancel: nothing is left half-done. ``tau1``, ``tau2`` and ``guidance_scale`` left
-        at ``None`` take the model's ``stage_defaults``."""
+        at ``None`` take the model's ``stage_defaults``. ``check_finite``: raise ``NonFiniteError`` as soon as
+        the latents (after any step) or the decoded image hold NaN or Inf, instead of returning a black image
+        (one device sync per step)."""
         defaults = self.stage_defaults
         tau1 = defaults.tau1 if tau1 is None else tau1
         tau2 = defaults.tau2 if tau2 is None else tau2
@@ -238,7 +257,8 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         images = [] if image is None else [image] if isinstance(image, PIL.Image.Image) else list(image)
         height = self.config.default_size if height is None else height
         width = self.config.default_size if width is None else width
-        self.check_inputs(images, prompt, height, width, num_inference_steps, tau1, tau2, guidance_scale)
+        self.check_inputs(images, prompt, height, width, num_inference_steps, tau1, tau2, guidance_scale,
+                          negative_prompt)
         device = self._execution_device
         batch = num_images_per_prompt
         self._interrupt = False
@@ -272,12 +292,16 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
                 tensors = {"latents": latents}
                 outputs = callback_on_step_end(self, i, t, {k: tensors[k] for k in callback_on_step_end_tensor_inputs})
                 latents = outputs.pop("latents", latents)
+            if check_finite and not torch.isfinite(latents).all():
+                raise NonFiniteError("latents", i + 1, len(timesteps))
             yield StepUpdate(i + 1, len(timesteps), plan[i], latents, x0, self, (height, width))
         # 5. Decode.
         if output_type == "latent":
             result = latents
         else:
             decoded = self.backbone.decode(latents, height, width)
+            if check_finite and not torch.isfinite(decoded).all():
+                raise NonFiniteError("decoded image", len(timesteps) + 1, len(timesteps))
             result = self.backbone.image_processor.postprocess(decoded, output_type=output_type)
         self.maybe_free_model_hooks()
         yield SqueezePipelineOutput(images=result, stage_plan=plan)

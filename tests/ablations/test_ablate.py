@@ -2,10 +2,13 @@
 document; a rerun resumes from what is there instead of training again."""
 import json
 
+import pytest
+
 from squeeze_studio.ablations.variants import VARIANTS
 from squeeze_studio.cli import main
 
 
+@pytest.mark.slow  # several minutes on a 2-core CPU: `pytest -m slow` and .ci/run run it
 def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
     out, work = tmp_path / "docs", tmp_path / "work"
     assert main(["ablate", "--smoke", "--report-only", "--out", str(out), "--work", str(work)]) == 0

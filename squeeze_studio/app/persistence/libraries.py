@@ -1,13 +1,15 @@
 """Subject libraries: a subject saved as a folder of its images plus ``subject.json``, reopened later.
 
-The images are copied in, so a library keeps working after the originals move or are deleted.
+The images are copied in, so a library keeps working after the originals move or are deleted. A library whose
+images were later deleted from its folder still opens, with the missing ones listed in ``Library.missing``; a
+manifest entry that is not a plain file name inside the library's folder counts as missing (never followed).
 """
 from __future__ import annotations
 
 import json
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .paths import atomic_write_bytes, libraries_dir
@@ -19,7 +21,13 @@ MANIFEST = "subject.json"
 class Library:
     name: str
     folder: Path
-    images: list[str]
+    images: list[str]  # the images present, in the saved order
+    missing: list[str] = field(default_factory=list)  # manifest entries whose file is gone (or not usable)
+
+    def label(self) -> str:
+        """``name (3 images)``, or ``name (2 images, 1 missing)``: what a menu shows."""
+        count = f"{len(self.images)} image" + ("" if len(self.images) == 1 else "s")
+        return f"{self.name} ({count}, {len(self.missing)} missing)" if self.missing else f"{self.name} ({count})"
 
 
 def _slug(name: str) -> str:
@@ -68,9 +76,21 @@ def list_libraries(root: Path | None = None) -> list[Library]:
 
 
 def open_library(folder: Path) -> Library | None:
+    """The library in ``folder``, with the images its manifest lists that are gone in ``missing``; ``None`` when
+    ``folder`` holds no readable manifest."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        images = [str(folder / name) for name in manifest["images"] if (folder / name).exists()]
-        return Library(str(manifest["name"]), folder, images)
+        name, entries = manifest["name"], manifest["images"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    if not isinstance(entries, list):
+        return None
+    images, missing = [], []
+    for entry in entries:
+        usable = isinstance(entry, str) and "\x00" not in entry and entry not in ("", ".", "..") \
+            and Path(entry).name == entry  # a plain name: nothing outside the library's folder
+        if usable and (folder / entry).is_file():
+            images.append(str(folder / entry))
+        else:
+            missing.append(str(entry))
+    return Library(str(name), folder, images, missing)

@@ -232,5 +232,5 @@ class SubjectGallery(QWidget):
         open_menu = menu.addMenu("Open library")
         open_menu.setEnabled(bool(found))
         for library in found:
-            action = open_menu.addAction(f"{library.name} ({len(library.images)} images)")
+            action = open_menu.addAction(library.label())
             action.triggered.connect(lambda _checked=False, lib=library: self._studio.open_library(lib))
