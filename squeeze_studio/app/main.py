@@ -112,6 +112,7 @@ class AppStart:
                  instance: SingleInstance | None = None):
         self.app, self.references, self.loop = app, references or [], None
         self.window = MainWindow(build=False)
+        self.window.wait_for_load_on_close = False  # Quit during a model load ends the process at once
         self.window.first_painted.connect(self._after_first_paint)
         self.instance = instance
         self._handed: list[list[str]] = []  # files a later start handed over before the window was built
@@ -149,7 +150,21 @@ class AppStart:
             self.instance.close()
         if self.loop is not None:
             close_asyncio_loop(self.loop)
+        if not self.window.worker_joined:
+            self._end_during_load(int(code or 0))
         return int(code or 0)
+
+    @staticmethod
+    def _end_during_load(code: int) -> None:
+        """Quit while a model was loading: the session is saved and the history closed, only the load (which
+        cannot be interrupted, and writes nothing the user made) is still running. Ending the process now is clean;
+        letting Python finalise under a running QThread would abort."""
+        import os
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

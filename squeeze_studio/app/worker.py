@@ -10,6 +10,7 @@ the engine module is imported here, lazily, in the worker thread.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -92,6 +93,33 @@ class SavedResult:
     label: str = ""  # for sweep cells: the settings that differ, e.g. "τ1 0.95 · τ2 0.85"
 
 
+@dataclass
+class UnsavedResult:
+    """A finished image that could not be written (results folder read-only, gone, or the disk full): kept in
+    memory with its recipe, so File > Save result as… can still write it anywhere."""
+
+    request: GenerationRequest
+    seconds: float
+    batch_index: int
+    image: QImage
+    pil: Any             # the PIL image, for ``recipe.save_png`` (read only once handed over)
+    folder: str          # where it should have gone
+    reason: str          # one line: why it was not saved
+    label: str = ""
+
+
+def save_problem(error: OSError) -> str:
+    """Why a result could not be written, in the user's words."""
+    code = getattr(error, "errno", None)
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return "the disk is full"
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the folder is read-only"
+    if code == errno.ENOENT:
+        return "the folder is gone"
+    return one_line(error)
+
+
 def one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
@@ -107,6 +135,7 @@ class EngineWorker(QObject):
     memory = Signal(str)                 # engine.memory_in_use()
     progress = Signal(int, int, int, object)  # step, total, batch_index, preview QImage or None
     finished = Signal(object)            # SavedResult: one image finished (a batch or sweep sends several)
+    unsaved = Signal(object)             # UnsavedResult: one image finished but could not be written
     job_ended = Signal(str)              # "done" or "cancelled", after the job's last image
     failed = Signal(str)                 # one line, never a traceback
 
@@ -120,6 +149,7 @@ class EngineWorker(QObject):
         self._engine: Any = None
         self._engine_key: tuple[str, str, str, str] | None = None  # (model, add-on, device, memory) loaded
         self._devices: list[str] | None = None  # probed before the first load
+        self.loading = threading.Event()  # set while the factory loads a model (it cannot be interrupted)
 
     @property
     def engine(self) -> Any:
@@ -203,10 +233,14 @@ class EngineWorker(QObject):
         if self._engine is None or self._engine_key != key:
             self.release()  # first: two large models side by side would not fit
             self.model_loading.emit(*key)
-            if device or memory != "auto":
-                self._engine = self._factory(model, addon, device=device, memory=memory)
-            else:
-                self._engine = self._factory(model, addon)
+            self.loading.set()
+            try:
+                if device or memory != "auto":
+                    self._engine = self._factory(model, addon, device=device, memory=memory)
+                else:
+                    self._engine = self._factory(model, addon)
+            finally:
+                self.loading.clear()
             self._engine_key = key
             self.model_ready.emit(str(self._engine.model_name), str(self._engine.device_name),
                                   stage_defaults_of(self._engine))
@@ -248,20 +282,29 @@ class EngineWorker(QObject):
                         preview = pil_to_qimage(event.preview)
                     self.progress.emit(event.step, event.total, event.batch_index, preview)
                 elif isinstance(event, ImageResult):
-                    self.finished.emit(self._save(event, job))
+                    saved = self._save(event, job)
+                    (self.finished if isinstance(saved, SavedResult) else self.unsaved).emit(saved)
         finally:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
 
-    def _save(self, event: ImageResult, job: Job) -> SavedResult:
+    def _save(self, event: ImageResult, job: Job) -> SavedResult | UnsavedResult:
+        """Write the result (atomically, with its recipe); when that fails (read-only, gone, disk full) the
+        image is kept in memory instead and the job goes on: nothing made is lost."""
         from ..recipe import save_png
 
+        folder = self._results_dir
         day = time.strftime("%Y-%m-%d")
         name = f"{time.strftime('%H%M%S')}-seed{event.request.seed}-{uuid.uuid4().hex[:6]}.png"
-        path = save_png(event.image, self._results_dir / day / name, event.request)
         image = pil_to_qimage(event.image)
         label = job.labels[event.batch_index] if 0 <= event.batch_index < len(job.labels) else ""
+        try:
+            path = save_png(event.image, folder / day / name, event.request)
+        except OSError as error:
+            log.warning("could not save a result in %s: %s", folder, error)
+            return UnsavedResult(event.request, event.seconds, event.batch_index, image, event.image, str(folder),
+                                 save_problem(error), label)
         return SavedResult(str(path), event.request, event.seconds, event.batch_index, image,
                            qimage_to_png_bytes(thumbnail(image)), label)
 
@@ -311,12 +354,20 @@ class EngineClient(QObject):
     def cancel(self) -> None:
         self.cancel_flag.set()
 
-    def shutdown(self) -> None:
-        """Cancel whatever runs, let the worker return to its event loop, and join the thread."""
+    def shutdown(self, wait_for_load: bool = True) -> bool:
+        """Cancel whatever runs, let the worker return to its event loop, and join the thread; True once joined.
+
+        A generation stops within one step. A model load cannot be interrupted: with ``wait_for_load`` off the
+        thread is left to finish it and False comes back (the app then ends its process without waiting; the load
+        writes nothing the user made)."""
         if self._closed:
-            return
+            return self.thread.isFinished()
         self._closed = True
         self.cancel_flag.set()
         self.thread.quit()
-        self.thread.wait()  # a generation stops within one step; a model load has to finish first
+        while not self.thread.wait(20):
+            if not wait_for_load and self.worker.loading.is_set():
+                log.warning("quit while a model loads: not waiting for the load to finish")
+                return False
         self.worker.release()
+        return True

@@ -7,6 +7,7 @@ real engine on a tiny model. Its memory plans use the figures docs/models.md pre
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class FakeEngine:
     def __init__(self, model_path: str = "", pause_after_step: int | None = None,
                  stage_defaults: StageDefaults = PAPER_DEFAULTS, addon: str = "", device: str = "cpu",
                  memory: str = "auto", free_vram: int | None = None, peak: int | None = None,
-                 out_of_memory_at_step: int | None = None):
+                 out_of_memory_at_step: int | None = None, step_seconds: float = 0.0):
         self.model_path = model_path or "fake-demo"
         self.addon = addon
         self.model_name = "fake-model"
@@ -76,6 +77,7 @@ class FakeEngine:
         self.native_size = (32, 32)
         self.mllm_runs = 0
         self.pause_after_step = pause_after_step
+        self.step_seconds = step_seconds  # how long each step takes (a real model's step)
         self.paused = threading.Event()   # set while the fake waits mid-run
         self.resume = threading.Event()   # the test sets it to let the run go on
 
@@ -120,6 +122,8 @@ class FakeEngine:
                     lighter = "" if self.device_name == "cpu" else lighter
                     raise engine_error(f"out of memory at step {step} of {total} with --memory {self.memory_mode} "
                                        f"at {width}x{height}{hint(lighter)}", lighter)
+                if self.step_seconds:
+                    time.sleep(self.step_seconds)
                 yield StepEvent(step, total, Image.new("RGB", (8, 8), (step * 10 % 256, 80, 160)), "joint", index)
                 if self.pause_after_step == step and index == 0:
                     self.paused.set()
@@ -141,13 +145,16 @@ class FakeEngineFactory:
 
     def __init__(self, defaults: dict[str, StageDefaults] | None = None, broken: dict[str, str] | None = None,
                  devices: list[str] | None = None, free_vram: int | None = None,
-                 out_of_memory_loading: tuple[str, ...] = (), **options):
+                 out_of_memory_loading: tuple[str, ...] = (), load_gate: threading.Event | None = None,
+                 **options):
         self.options = options
         self.defaults = defaults or {}
         self.broken = broken or {}
         self.devices = list(devices or ["cpu"])
         self.free_vram = free_vram
         self.out_of_memory_loading = set(out_of_memory_loading)
+        self.load_gate = load_gate  # when given, a load waits for it (a slow model load the test controls)
+        self.load_started = threading.Event()
         self.engine: FakeEngine | None = None
         self.loads = 0
         self.loaded: list[tuple[str, str]] = []
@@ -159,6 +166,9 @@ class FakeEngineFactory:
     def __call__(self, model: str, addon: str = "", device: str = "", memory: str = "auto") -> FakeEngine:
         self.loads += 1
         self.settings.append((device, memory))
+        self.load_started.set()
+        if self.load_gate is not None:
+            self.load_gate.wait()
         if model in self.broken:
             raise ValueError(self.broken[model])
         device = device or self.devices[0]

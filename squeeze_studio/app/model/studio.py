@@ -6,6 +6,7 @@ the ``EngineClient`` through which (and only through which) the engine is reache
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -15,11 +16,12 @@ from PySide6.QtGui import QImage
 
 from ...request import GenerationRequest
 from ..background_io import run_io
+from ..images import qimage_to_png_bytes, thumbnail
 from ..persistence import libraries
 from ..persistence.history_index import HistoryIndex, HistoryRecord
-from ..persistence.paths import pasted_dir, results_dir
+from ..persistence.paths import pasted_dir, remove_partial_files, results_dir, unsaved_dir
 from ..persistence.session import SessionAutosaver, load_session
-from ..worker import EngineClient, EngineFactory, Job, SavedResult, one_line
+from ..worker import EngineClient, EngineFactory, Job, SavedResult, UnsavedResult, one_line, save_problem
 from .comparison import GRID, CompareItem, Comparison
 from .controls import Controls
 from .drops import DropPlan, plan_drop
@@ -49,6 +51,7 @@ class Studio(QObject):
     show_canvas = Signal()                   # switch the window to the canvas
     job_finished = Signal(str)               # "done", "cancelled" or "failed", after all its results
     memory_changed = Signal()                # devices present, the memory plan, the measured peak, a lighter mode
+    unsaved_changed = Signal()               # results kept in memory because they could not be written
 
     def __init__(self, engine_factory: EngineFactory | None = None, restore_session: bool = True,
                  parent: QObject | None = None):
@@ -79,6 +82,7 @@ class Studio(QObject):
         self._preload_pending = False
         self.model_name, self.device_name, self.memory_text = "", "", ""
         self.results: list[SavedResult] = []  # the latest results of this run, oldest first
+        self.unsaved: list[UnsavedResult] = []  # could not be written; offered with Save As, oldest first
         self._job: Job | None = None
         self._closed = False
         self.startup_message = ""  # shown by the window once it exists (e.g. an unreadable session file)
@@ -94,9 +98,12 @@ class Studio(QObject):
         worker.memory.connect(self._on_memory)
         worker.progress.connect(self._on_progress)
         worker.finished.connect(self._on_result)
+        worker.unsaved.connect(self._on_unsaved)
         worker.job_ended.connect(self._on_job_ended)
         worker.failed.connect(self._on_failed)
 
+        # Temp files a crash (or kill -9) left behind while writing a result; never a finished PNG.
+        run_io(remove_partial_files, results_dir(), on_done=lambda _count: None)
         self.autosaver = SessionAutosaver(self.session_snapshot, parent=self)
         if not (restore_session and self._restore_session()):
             self._defaults_for = self.model_key()  # a first start takes the model's defaults; a session keeps its own
@@ -277,11 +284,78 @@ class Studio(QObject):
         if self._closed:
             return
         self.results = [*self.results[-(RECENT_RESULTS - 1):], result]
-        self.history.add(result.path, result.request, result.seconds, result.label, result.thumbnail_png)
+        try:
+            self.history.add(result.path, result.request, result.seconds, result.label, result.thumbnail_png)
+        except sqlite3.Error as error:  # e.g. locked by a second window for too long: the PNG is the truth
+            log.warning("could not add %s to the history index: %s", result.path, error)
+            self.message.emit(f"Saved {Path(result.path).name}, but the history list could not be updated: "
+                              f"{one_line(error)}")
         caption = result.label or f"seed {result.request.seed} · {result.seconds:.1f} s"
         self.canvas_image.emit(result.image, caption)
         if self._job is not None and self._job.variations:
             self.comparison.fill_cell(result.batch_index, result.path, result.image)
+
+    def _on_unsaved(self, result: UnsavedResult) -> None:
+        if self._closed:
+            return
+        self.unsaved.append(result)
+        self.unsaved_changed.emit()
+        caption = result.label or f"seed {result.request.seed} · not saved"
+        self.canvas_image.emit(result.image, caption)
+        if self._job is not None and self._job.variations:
+            self.comparison.fill_cell(result.batch_index, "", result.image)
+        count = len(self.unsaved)
+        kept = "it is kept" if count == 1 else f"{count} images are kept"
+        self.message.emit(f"Could not save to {result.folder}: {result.reason}; {kept} here, "
+                          f"use File > Save result as…")
+
+    def save_unsaved_as(self, path: str, result: UnsavedResult | None = None) -> None:
+        """Write an unsaved result (default: the oldest) with its recipe to ``path``; it joins the history."""
+        if not self.unsaved:
+            self.message.emit("Every result is saved")
+            return
+        result = result or self.unsaved[0]
+        target = Path(path) if Path(path).suffix.lower() == ".png" else Path(path).with_suffix(".png")
+
+        def write() -> str:
+            from ...recipe import save_png
+
+            return str(save_png(result.pil, target, result.request))
+
+        def done(saved: str) -> None:
+            if result in self.unsaved:
+                self.unsaved.remove(result)
+                self.unsaved_changed.emit()
+            if self._closed:
+                return
+            try:
+                thumb = qimage_to_png_bytes(thumbnail(result.image))
+                self.history.add(saved, result.request, result.seconds, result.label, thumb)
+            except sqlite3.Error as error:
+                log.warning("could not add %s to the history index: %s", saved, error)
+            left = f" ({len(self.unsaved)} more not saved)" if self.unsaved else ""
+            self.message.emit(f"Saved {Path(saved).name} in {Path(saved).parent}{left}")
+
+        def failed(error: BaseException) -> None:
+            reason = save_problem(error) if isinstance(error, OSError) else one_line(error)
+            self.message.emit(f"Could not save {target.name}: {reason}; the image is still kept")
+
+        run_io(write, on_done=done, on_error=failed)
+
+    def _keep_unsaved(self) -> None:
+        """At quit: unsaved results go to the data folder's unsaved/ (best effort: that disk may be full too)."""
+        if not self.unsaved:
+            return
+        from ...recipe import save_png
+
+        folder = unsaved_dir()
+        for result in list(self.unsaved):
+            name = f"{time.strftime('%Y%m%d-%H%M%S')}-seed{result.request.seed}-{uuid.uuid4().hex[:6]}.png"
+            try:
+                save_png(result.pil, folder / name, result.request)
+                self.unsaved.remove(result)
+            except OSError as error:
+                log.error("could not keep an unsaved result in %s: %s", folder, error)
 
     def _on_job_ended(self, outcome: str) -> None:
         if self._closed:
@@ -528,11 +602,15 @@ class Studio(QObject):
         self.recent_addons = [str(a) for a in data.get("recent_addons") or []][:RECENT_ADDONS]  # newer sessions only
         return True
 
-    def shutdown(self) -> None:
-        """Save the session, cancel and join the worker, close the index. Safe to call twice."""
+    def shutdown(self, wait_for_load: bool = True) -> bool:
+        """Save the session, cancel and join the worker, keep unsaved results, close the index. Safe to call
+        twice. Returns whether the worker thread ended: with ``wait_for_load`` off, a model load still running is
+        not waited for (it cannot be interrupted, and writes nothing the user made)."""
         if self._closed:
-            return
+            return self.client.thread.isFinished()
         self.autosaver.save_now()
         self._closed = True
-        self.client.shutdown()
+        joined = self.client.shutdown(wait_for_load)
+        self._keep_unsaved()
         self.history.close()
+        return joined

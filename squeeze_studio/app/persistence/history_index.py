@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS results (
     thumbnail BLOB
 )
 """
+BUSY_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -51,7 +52,9 @@ class HistoryIndex:
 
     def __init__(self, path: Path | None = None):
         self.path = path or history_db_path()
-        self._db = sqlite3.connect(str(self.path))
+        # A second window on the same data folder (when the hand-over socket was unavailable) writes here too:
+        # SQLite's locks keep the file whole; a writer waits up to BUSY_TIMEOUT_S for the other's commit.
+        self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S)
         # WAL + NORMAL: an insert costs well under a millisecond, so the GUI thread never stalls on it.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
@@ -85,10 +86,47 @@ def pasted_dir() -> Path:
     return data_home() / "pasted"
 
 
+def unsaved_dir() -> Path:
+    """Results that could not be written to the results folder are kept here when the window closes."""
+    return data_home() / "unsaved"
+
+
+PARTIAL_PREFIX = ".partial-"  # the temp files of ``atomic_write_bytes`` and ``recipe.save_png``
+_STARTED = time.time()
+
+
+def remove_partial_files(folder: Path, older_than: float | None = None) -> int:
+    """Delete the temp files a crash (or ``kill -9``) left in ``folder`` and its day folders while writing a result.
+
+    Only ``.partial-*`` files last written before ``older_than`` (default: when this process started) go, so a
+    write in progress elsewhere is left alone; a finished PNG is never touched. Returns how many were removed."""
+    cutoff = _STARTED if older_than is None else older_than
+    removed = 0
+    try:
+        folders = [folder, *(entry for entry in folder.iterdir() if entry.is_dir() and not entry.is_symlink())]
+    except OSError:
+        return 0  # not there (yet), or unreadable
+    for place in folders:
+        try:
+            candidates = list(place.glob(PARTIAL_PREFIX + "*"))
+        except OSError:
+            continue
+        for path in candidates:
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError as error:
+                log.warning("could not remove the leftover %s: %s", path, error)
+    if removed:
+        log.warning("removed %d unfinished temp file(s) left in %s by a crash", removed, folder)
+    return removed
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder + rename, so a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

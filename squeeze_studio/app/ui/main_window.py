@@ -41,6 +41,10 @@ class MainWindow(QMainWindow):
         self.last_message = ""
         self._engine_factory = engine_factory
         self._painted = False
+        # Quit while a model loads: False (the app) closes at once and leaves the load to the ending process;
+        # True (tests, embedding) waits for the load, so the worker thread has always ended after close().
+        self.wait_for_load_on_close = True
+        self.worker_joined = True  # after close(): whether the worker thread had ended
         geometry = self.settings().value("geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(*DEFAULT_SIZE)
@@ -62,6 +66,7 @@ class MainWindow(QMainWindow):
         self.studio.message.connect(self.show_message)
         self.workspace = Workspace(self, self.studio)
         self._add_file_actions()
+        self._add_save_as()
         state = self.settings().value("state")
         if state is not None:
             self.restoreState(state)
@@ -213,6 +218,48 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _c=False, s=slot: s())
             file_menu.insertAction(before, action)
 
+    def _add_save_as(self) -> None:
+        """File > Save result as… and a status bar button, both shown while a result could not be written."""
+        from PySide6.QtGui import QAction, QKeySequence
+        from PySide6.QtWidgets import QMenu, QPushButton
+
+        self.save_as_action = QAction("Save result as…", self)
+        self.save_as_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.save_as_action.setEnabled(False)
+        self.save_as_action.triggered.connect(lambda _c=False: self.save_unsaved_as())
+        menus = self.menuBar().findChildren(QMenu)
+        file_menu = next((m for m in menus if m.title().replace("&", "") == "File"), menus[0])
+        before = next((a for a in reversed(file_menu.actions()) if a.isSeparator()), None)
+        file_menu.insertAction(before, self.save_as_action)
+        self.save_as_button = QPushButton("Save As…")
+        self.save_as_button.setObjectName("save_as_button")
+        self.save_as_button.setToolTip("A result could not be written to the results folder; save it elsewhere")
+        self.save_as_button.clicked.connect(lambda _c=False: self.save_unsaved_as())
+        self.save_as_button.hide()
+        self.statusBar().addPermanentWidget(self.save_as_button)
+        self.studio.unsaved_changed.connect(self._unsaved_changed)
+
+    def _unsaved_changed(self) -> None:
+        count = len(self.studio.unsaved)
+        self.save_as_action.setEnabled(count > 0)
+        self.save_as_button.setVisible(count > 0)
+        self.save_as_button.setText("Save As…" if count <= 1 else f"Save As… ({count})")
+
+    def save_unsaved_as(self) -> None:
+        """Ask where to write the oldest result that could not be saved, and write it there with its recipe."""
+        from pathlib import Path
+
+        from PySide6.QtWidgets import QFileDialog
+
+        if self.studio is None or not self.studio.unsaved:
+            self.show_message("Every result is saved")
+            return
+        result = self.studio.unsaved[0]
+        suggested = Path.home() / f"squeeze-seed{result.request.seed}.png"
+        path, _filter = QFileDialog.getSaveFileName(self, "Save result as", str(suggested), "PNG images (*.png)")
+        if path:
+            self.studio.save_unsaved_as(path, result)
+
     def closeEvent(self, event) -> None:
         settings = self.settings()
         settings.setValue("geometry", self.saveGeometry())
@@ -223,5 +270,6 @@ class MainWindow(QMainWindow):
         if self.workspace is not None:
             self.workspace.shutdown()  # a download is cancelled, a verification finishes
         if self.studio is not None:
-            self.studio.shutdown()  # cancels a running generation and joins the worker thread
+            # Cancels a running generation (it stops within one step) and joins the worker thread.
+            self.worker_joined = self.studio.shutdown(self.wait_for_load_on_close)
         super().closeEvent(event)

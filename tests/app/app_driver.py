@@ -1,0 +1,72 @@
+"""A child process for the fault tests: the real app start (``AppStart``, offscreen, the demo model), driven by a
+script instead of a person. It prints one JSON object per line on stdout:
+
+- ``{"event": "restored", ...}`` once the window is built: the references, instruction and controls it restored;
+- ``{"event": "work-saved"}`` after it set up the work (first run only) and the autosave wrote it;
+- ``{"event": "result", "path": ...}`` for every result saved and added to the history (``generate`` mode);
+- ``{"event": "closing"}`` just before it closes the window while the model loads (``quit-loading`` mode).
+
+    python tests/app/app_driver.py generate REF...        # generate forever, until killed
+    python tests/app/app_driver.py quit-loading REF...    # close the window while the model loads
+
+``$SQUEEZE_STUDIO_HOME`` names the data folder (the results go in it too).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+# What the first child sets up; later children must restore exactly this.
+WORK = {"instruction": "the toy on a beach at sunset", "num_inference_steps": 6, "tau1": 0.9, "tau2": 0.6,
+        "guidance_scale": 3.0}
+
+
+def say(**event) -> None:
+    print(json.dumps(event), flush=True)
+
+
+def main() -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from squeeze_studio.app.main import AppStart, configure_application
+
+    mode, references = sys.argv[1], sys.argv[2:]
+    app = QApplication([sys.argv[0]])
+    configure_application(app)
+    start = AppStart(app, [])
+    window = start.window
+
+    def built() -> None:
+        studio = window.studio
+        if studio is None:
+            QTimer.singleShot(10, built)
+            return
+        controls = studio.controls
+        say(event="restored", references=studio.subjects.references(),
+            **{name: controls.get(name) for name in WORK})
+        if mode == "quit-loading":
+            QTimer.singleShot(0, lambda: (say(event="closing", loading=studio.loading_model), window.close()))
+            return
+        if window.fresh_start:  # the first start loaded a sample subject: the work goes in a subject of its own
+            studio.subjects.add_subject("Kill test", references)
+            for name, value in WORK.items():
+                controls.set(name, value)
+            studio.autosaver.save_now()
+            say(event="work-saved")
+        studio.history.added.connect(lambda record: say(event="result", path=record.path))
+        studio.job_finished.connect(lambda _outcome: QTimer.singleShot(0, studio.generate))
+        studio.generate()
+
+    window.first_painted.connect(lambda: QTimer.singleShot(0, built))
+    return start.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
