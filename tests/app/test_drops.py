@@ -87,6 +87,33 @@ def test_dropping_a_generated_png_restores_instruction_controls_and_references(m
     assert "1 of its references no longer exists" in window.last_message
 
 
+def test_a_recipe_naming_paths_outside_the_users_folders_restores_without_following_them(make_window, images,
+                                                                                         tmp_path):
+    elsewhere = "/srv/shared/elsewhere/secret-model"
+    request = GenerationRequest(instruction="the toy in the snow", references=[images[0], "/srv/shared/ref.png"],
+                                model=elsewhere, tau1=0.8, tau2=0.4)
+    generated = save_png(Image.new("RGB", (64, 64), "gray"), tmp_path / "out" / "result.png", request)
+    window = make_window()
+    model_before = window.studio.controls.get("model")
+    drop_files(window.workspace.canvas.view.viewport(), [str(generated)])
+    assert window.workspace.editor.toPlainText() == "the toy in the snow"
+    assert window.studio.controls.get("model") == model_before  # the outside model folder is not loaded
+    assert window.studio.subjects.references() == [images[0]]
+    assert "left out 2 paths outside your folders (ref.png, …): drop them directly to use them" in window.last_message
+
+
+def test_a_png_with_a_broken_recipe_says_so_in_one_line(make_window, tmp_path):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("squeeze_studio", "{not json")
+    path = tmp_path / "broken.png"
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    window = make_window()
+    drop_files(window.workspace.canvas.view.viewport(), [str(path)])
+    assert "broken.png" in window.last_message and "\n" not in window.last_message
+
+
 def test_pasting_an_image_from_the_clipboard_adds_it_as_a_reference(make_window, studio_home):
     window = make_window()
     image = QImage(20, 10, QImage.Format.Format_RGB32)

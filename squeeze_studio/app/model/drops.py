@@ -2,7 +2,8 @@
 
 Rules: a single generated PNG (one carrying a recipe) restores its settings; folders contribute the
 images directly inside them; anything that is not an image is refused with a short message and
-changes nothing.
+changes nothing. A recipe is untrusted (``recipe.inspect_recipe``: capped, type-checked); paths in it outside
+the user's folders are handed on in ``outside`` and never followed by the restore.
 """
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from ..images import images_in_folder, is_image_file
 class DropPlan:
     recipe_path: str | None = None
     recipe: GenerationRequest | None = None
+    outside: list[str] = field(default_factory=list)  # recipe paths outside the user's folders: not followed
+    recipe_problem: str = ""  # one line: a recipe was there but could not be restored
     images: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)      # names of files that are not images
     empty_folders: list[str] = field(default_factory=list)
 
     def message(self) -> str:
         """One line for the status bar; empty when everything dropped was used."""
-        parts = []
+        parts = [self.recipe_problem] if self.recipe_problem else []
         if self.refused:
             names = ", ".join(self.refused[:3]) + (" …" if len(self.refused) > 3 else "")
             parts.append(f"Not an image: {names}")
@@ -34,15 +37,16 @@ class DropPlan:
 
 def plan_drop(paths: list[str]) -> DropPlan:
     """Classify dropped paths. Blocking (reads file headers, lists folders): call through ``run_io``."""
-    from ...recipe import read_recipe  # PIL: imported on first drop, not at start-up
+    from ...recipe import inspect_recipe  # PIL: imported on first drop, not at start-up
 
     plan = DropPlan()
     files = [Path(p) for p in paths]
     if len(files) == 1 and files[0].is_file() and files[0].suffix.lower() == ".png":
-        recipe = read_recipe(files[0])
-        if recipe is not None:
-            plan.recipe_path, plan.recipe = str(files[0]), recipe
+        check = inspect_recipe(files[0])
+        if check.request is not None:
+            plan.recipe_path, plan.recipe, plan.outside = str(files[0]), check.request, list(check.outside)
             return plan
+        plan.recipe_problem = check.problem
     for path in files:
         if path.is_dir():
             found = images_in_folder(path)

@@ -421,7 +421,7 @@ class Studio(QObject):
             subject_index = None  # that subject was removed while the drop was being read
         if plan.recipe is not None:
             if allow_recipe:
-                self.restore_recipe(plan.recipe, plan.recipe_path or "")
+                self.restore_recipe(plan.recipe, plan.recipe_path or "", plan.outside)
                 return
             plan.images.append(plan.recipe_path or "")
         note = plan.message()
@@ -449,9 +449,19 @@ class Studio(QObject):
         run_io(write, on_done=lambda saved: self._apply_drop(DropPlan(images=[saved]), None, False),
                on_error=lambda error: self.message.emit(f"Could not paste: {one_line(error)}"))
 
-    def restore_recipe(self, request: GenerationRequest, source: str) -> None:
-        """Take instruction, controls and references from a generated PNG's recipe."""
+    def restore_recipe(self, request: GenerationRequest, source: str, outside: list[str] = ()) -> None:
+        """Take instruction, controls and references from a generated PNG's recipe. Paths in ``outside`` (outside
+        the user's folders) are not followed: the current model/add-on stay, such references are left out, and the
+        status line says so (dropping those files directly uses them)."""
         notes = []
+        if outside:
+            more = ", …" if len(outside) > 1 else ""
+            notes.append(f"left out {len(outside)} path{'s' if len(outside) > 1 else ''} outside your folders "
+                         f"({Path(outside[0]).name}{more}): drop them directly to use them")
+            request = request.replace(
+                references=[p for p in request.references if p not in outside],
+                model=self.controls.get("model") if request.model in outside else request.model,
+                addon=self.controls.get("addon") if request.addon in outside else request.addon)
         if request.model and not Path(request.model).is_dir() and not is_repo_id(request.model):
             notes.append(f"its model folder {Path(request.model).name} is gone, kept the current model")
             request = request.replace(model=self.controls.get("model"))
