@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from .errors import first_line
 from .events import GenerationCancelled, ImageResult, StepEvent
 from .memory.plan import vae_tiling
 from .pipeline import SqueezePipeline, StepUpdate
@@ -43,10 +44,6 @@ class EngineError(ValueError):
         super().__init__(message)
         self.lighter = lighter
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -82,7 +79,7 @@ class Engine:
             check_supported(memory, self.device_name, weights)
             self.plan = plan_memory(self.source, memory, device=self.device_name, weights=weights)
         except ValueError as error:
-            raise EngineError(_first_line(error)) from None
+            raise EngineError(first_line(error)) from None
         self.memory_mode = self.plan.mode
         self.weights = weights
         self.model_path = self.source.spec or str(self.source.folder)
@@ -94,7 +91,7 @@ class Engine:
             self.pipe = self._load(compute_dtype(self.device_name))
         except Exception as error:  # any loader failure is a bad folder from the user's point of view
             if not is_out_of_memory(error):
-                raise EngineError(f"cannot load model {self.model_name}: {_first_line(error)}") from error
+                raise EngineError(f"cannot load model {self.model_name}: {first_line(error)}") from error
             out_of_memory = True  # raised below, once this block has dropped the traceback and the partial model
         if out_of_memory:
             self._release_memory()

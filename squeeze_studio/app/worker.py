@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from ..errors import first_line
 from ..hub.defaults import PAPER_DEFAULTS
 from ..request import GenerationRequest
 from .images import pil_to_qimage, qimage_to_png_bytes, thumbnail
@@ -117,12 +118,7 @@ def save_problem(error: OSError) -> str:
         return "the folder is read-only"
     if code == errno.ENOENT:
         return "the folder is gone"
-    return one_line(error)
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    return first_line(error)
 
 
 class EngineWorker(QObject):
@@ -183,13 +179,13 @@ class EngineWorker(QObject):
         except GenerationCancelled:
             self.job_ended.emit("cancelled")
         except Exception as error:  # noqa: BLE001 - shown as one line in the window, logged in full
-            if is_out_of_memory_line(one_line(error)):
-                log.warning("generation ran out of memory: %s", one_line(error))
+            if is_out_of_memory_line(first_line(error)):
+                log.warning("generation ran out of memory: %s", first_line(error))
                 self.out_of_memory.emit(str(getattr(error, "lighter", "") or ""))
-                self.failed.emit(window_line(one_line(error)))
+                self.failed.emit(window_line(first_line(error)))
             else:
                 log.exception("generation failed")
-                self.failed.emit(one_line(error))
+                self.failed.emit(first_line(error))
         else:
             self._send_peak()
             self.job_ended.emit("done")
@@ -213,7 +209,7 @@ class EngineWorker(QObject):
             return self._ensure_engine(model, addon, device, memory)
         except Exception as error:  # noqa: BLE001
             log.warning("model load failed: %s", error)
-            line = one_line(error)
+            line = first_line(error)
             if is_out_of_memory_line(line):
                 self.out_of_memory.emit(str(getattr(error, "lighter", "") or ""))
                 line = window_line(line)
@@ -257,7 +253,7 @@ class EngineWorker(QObject):
         try:
             self.plan_ready.emit(plan_dict(plan_for(request)))
         except Exception as error:  # noqa: BLE001 - e.g. a size the model cannot take: the run says so too
-            self.plan_ready.emit({"error": one_line(error)})
+            self.plan_ready.emit({"error": first_line(error)})
 
     def _send_peak(self) -> None:
         measured = getattr(self._engine, "measured_peak", None)

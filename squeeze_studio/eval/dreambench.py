@@ -21,12 +21,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import first_line
+
 METRICS = ("dino", "clip_i", "clip_t")
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _folder(path: str | os.PathLike, what: str) -> Path:
@@ -46,7 +44,7 @@ def _load(path: str | os.PathLike, what: str, model_class, processor_class, devi
         model, info = model_class.from_pretrained(folder, local_files_only=True, output_loading_info=True)
         processor = processor_class.from_pretrained(folder, local_files_only=True)
     except Exception as error:  # any loader failure is a bad folder to the user
-        raise ValueError(f"cannot load {what} model from {folder}: {_first_line(error)}") from None
+        raise ValueError(f"cannot load {what} model from {folder}: {first_line(error)}") from None
     # ViT's pooler is not part of DINO checkpoints (transformers warns about it) and is not used here.
     missing = [k for k in info.get("missing_keys", ()) if not k.startswith("pooler.")]
     if missing:

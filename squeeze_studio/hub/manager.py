@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import first_line
 from .paths import hf_cache_dir, user_data_dir
 from .registry import known_model
 from .source import PIPELINE_KINDS, looks_like_repo_id, model_kind
@@ -380,17 +381,13 @@ def _hub_error(error: BaseException, repo_id: str, revision: str, endpoint: str)
     if isinstance(cause, errors.OfflineModeIsEnabled):
         return ValueError("offline mode is on (HF_HUB_OFFLINE=1): unset it to download")
     if isinstance(cause, errors.HfHubHTTPError):
-        return ValueError(f"the Hub ({endpoint}) answered: {_first_line(cause)}")
+        return ValueError(f"the Hub ({endpoint}) answered: {first_line(cause)}")
     if isinstance(cause, OSError) and not isinstance(cause, errors.LocalEntryNotFoundError):
-        return ValueError(f"download of {repo_id} failed: {_first_line(cause)}")
+        return ValueError(f"download of {repo_id} failed: {first_line(cause)}")
     if type(cause).__module__.split(".")[0].startswith("httpx") or isinstance(cause, errors.LocalEntryNotFoundError):
-        return ValueError(f"cannot reach the Hub at {endpoint}: {_first_line(cause)}")
+        return ValueError(f"cannot reach the Hub at {endpoint}: {first_line(cause)}")
     return error
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # --- removal ----------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from ...errors import first_line
 from ...request import GenerationRequest
 from ..background_io import run_io
 from ..images import qimage_to_png_bytes, thumbnail
@@ -21,7 +22,7 @@ from ..persistence import libraries
 from ..persistence.history_index import HistoryIndex, HistoryRecord
 from ..persistence.paths import pasted_dir, remove_partial_files, results_dir, unsaved_dir
 from ..persistence.session import SessionAutosaver, load_session
-from ..worker import EngineClient, EngineFactory, Job, SavedResult, UnsavedResult, one_line, save_problem
+from ..worker import EngineClient, EngineFactory, Job, SavedResult, UnsavedResult, save_problem
 from .comparison import GRID, CompareItem, Comparison
 from .controls import Controls
 from .drops import DropPlan, plan_drop
@@ -151,7 +152,7 @@ class Studio(QObject):
         try:
             request.validate()
         except ValueError as error:
-            self.message.emit(one_line(error))
+            self.message.emit(first_line(error))
             return None
         return request
 
@@ -289,7 +290,7 @@ class Studio(QObject):
         except sqlite3.Error as error:  # e.g. locked by a second window for too long: the PNG is the truth
             log.warning("could not add %s to the history index: %s", result.path, error)
             self.message.emit(f"Saved {Path(result.path).name}, but the history list could not be updated: "
-                              f"{one_line(error)}")
+                              f"{first_line(error)}")
         caption = result.label or f"seed {result.request.seed} · {result.seconds:.1f} s"
         self.canvas_image.emit(result.image, caption)
         if self._job is not None and self._job.variations:
@@ -337,7 +338,7 @@ class Studio(QObject):
             self.message.emit(f"Saved {Path(saved).name} in {Path(saved).parent}{left}")
 
         def failed(error: BaseException) -> None:
-            reason = save_problem(error) if isinstance(error, OSError) else one_line(error)
+            reason = save_problem(error) if isinstance(error, OSError) else first_line(error)
             self.message.emit(f"Could not save {target.name}: {reason}; the image is still kept")
 
         run_io(write, on_done=done, on_error=failed)
@@ -414,7 +415,7 @@ class Studio(QObject):
                 self._apply_drop(plan, subject_index, allow_recipe)
 
         run_io(plan_drop, list(paths), on_done=apply,
-               on_error=lambda error: self.message.emit(f"Could not read the drop: {one_line(error)}"))
+               on_error=lambda error: self.message.emit(f"Could not read the drop: {first_line(error)}"))
 
     def _apply_drop(self, plan: DropPlan, subject_index: int | None, allow_recipe: bool) -> None:
         if subject_index is not None and subject_index >= len(self.subjects.subjects):
@@ -447,7 +448,7 @@ class Studio(QObject):
             return str(path)
 
         run_io(write, on_done=lambda saved: self._apply_drop(DropPlan(images=[saved]), None, False),
-               on_error=lambda error: self.message.emit(f"Could not paste: {one_line(error)}"))
+               on_error=lambda error: self.message.emit(f"Could not paste: {first_line(error)}"))
 
     def restore_recipe(self, request: GenerationRequest, source: str, outside: list[str] = ()) -> None:
         """Take instruction, controls and references from a generated PNG's recipe. Paths in ``outside`` (outside
@@ -491,7 +492,7 @@ class Studio(QObject):
             return
         run_io(libraries.save_library, subject.name, list(subject.images),
                on_done=lambda lib: self.message.emit(f"Saved library “{lib.name}” ({len(lib.images)} images)"),
-               on_error=lambda error: self.message.emit(f"Could not save library: {one_line(error)}"))
+               on_error=lambda error: self.message.emit(f"Could not save library: {first_line(error)}"))
 
     def open_library(self, library: libraries.Library) -> None:
         self.subjects.add_subject(library.name, library.images)

@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...errors import first_line
 from ...hub import manager
 from ...hub.registry import KNOWN_MODELS, KnownModel
 from ..model.studio import Studio
 from ..thread_task import ThreadTask
-from ..worker import one_line
 
 WHERE = {"demo": "Built in", "cache": "Hugging Face cache", "folder": "Added folder"}
 INSTALLED_COLUMNS = ("Model", "Where", "Size", "Status")
@@ -219,7 +219,7 @@ class ModelsDialog(QDialog):
         try:
             manager.add_user_folder(folder)
         except ValueError as error:
-            self.say(f"Not added: {one_line(error)}", window=True)
+            self.say(f"Not added: {first_line(error)}", window=True)
             return
         self.refresh(announce=False)
         self._verify(folder, folder.rstrip("/").rsplit("/", 1)[-1])
@@ -237,7 +237,7 @@ class ModelsDialog(QDialog):
                 try:
                     manager.remove_user_folder(model.path)
                 except ValueError as error:
-                    self.say(f"Not removed: {one_line(error)}", window=True)
+                    self.say(f"Not removed: {first_line(error)}", window=True)
                     return
                 self.refresh(announce=False)
                 self.say(f"Took {model.name} off the list; its folder stays on disk", window=True)
@@ -270,7 +270,7 @@ class ModelsDialog(QDialog):
         try:
             free, where = manager.check_space(needed)
         except ValueError as error:  # refused in one line, before anything is fetched
-            self.say(f"Cannot download {entry.title}: {one_line(error)}", window=True)
+            self.say(f"Cannot download {entry.title}: {first_line(error)}", window=True)
             return
         if not self.ask("Download model", f"Download {entry.repo_id} ({entry.license})?\n\n"
                         f"{manager.human_size(needed)} to download; {manager.human_size(free)} free on {where}."):
@@ -311,7 +311,7 @@ class ModelsDialog(QDialog):
     def _download_failure(entry: KnownModel, error: BaseException) -> str:
         if isinstance(error, manager.DownloadCancelled):
             return f"Download of {entry.repo_id} cancelled; complete files are kept"
-        return f"Download of {entry.repo_id} failed: {one_line(error)}"
+        return f"Download of {entry.repo_id} failed: {first_line(error)}"
 
     def _download_ended(self, text: str) -> None:
         if self.download_progress is not None:
@@ -328,7 +328,7 @@ class ModelsDialog(QDialog):
         self._tasks.add(task)
         task.done.connect(lambda result: (self._tasks.discard(task), on_done(result)))
         task.failed.connect(lambda error: (self._tasks.discard(task), on_failed(error) if on_failed
-                                           else self.say(f"{what}: {one_line(error)}", window=True)))
+                                           else self.say(f"{what}: {first_line(error)}", window=True)))
         task.start()
         return task
 
