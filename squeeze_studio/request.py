@@ -35,9 +35,9 @@ MAX_PATH_CHARS = 4096
 class GenerationRequest:
     """Everything relevant to one generation.
 
-    ``tau1``/``tau2`` split the denoising trajectory (t = 1 is pure noise): steps with t > tau1 see
-    the MLLM stream only, steps with tau2 <= t <= tau1 see MLLM + VAE reference tokens, steps with
-    t < tau2 are VAE-focused. tau1 = 1, tau2 = 0 is "MLLM + VAE at every step"; tau1 = tau2 = 0 is
+    ``tau1``/``tau2`` split the denoising trajectory (t = 1 is pure noise): steps with t >= tau1 see
+    the MLLM stream only, steps with tau2 <= t < tau1 see MLLM + VAE reference tokens, steps with
+    t < tau2 are VAE-focused (``stages.schedule``). tau1 = 1, tau2 = 0 is "MLLM + VAE at every step"; tau1 = tau2 = 0 is
     MLLM-only throughout. ``width``/``height`` of ``None`` mean the model's native size.
     """
 

@@ -11,7 +11,7 @@ from ..request import DEFAULT_TAU1, DEFAULT_TAU2
 
 @dataclass(frozen=True)
 class StageSetting:
-    """One point of the stage balance: steps with t > tau1 see the MLLM only, t < tau2 are VAE-focused."""
+    """One point of the stage balance: steps with t >= tau1 see the MLLM only, t < tau2 are VAE-focused."""
 
     tau1: float
     tau2: float

@@ -21,10 +21,11 @@ from ..backbones.preview import LatentPreviewProjection
 from ..dla import LayerConnector
 from ..hub.defaults import PAPER_DEFAULTS, StageDefaults
 from ..mllm import QWEN_EDIT_TEMPLATE, JointMLLMEncoder, MLLMEncoding
-from ..stages import Stage, StagePlan
+from ..stages import Stage, StagePlan, VaeFocusedReading
 
 ENCODING_CACHE_SIZE = 4
 NULL_INSTRUCTION = " "
+DEFAULT_VAE_READING = VaeFocusedReading.NULL  # measured: docs/ablations.md section 3b
 
 
 class NonFiniteError(ValueError):
@@ -108,6 +109,7 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         self.encoder = JointMLLMEncoder(text_encoder, processor, prompt_template)
         self.backbone = make_adapter(backbone, transformer=transformer, vae=vae, preview_projection=preview_projection)
         self._encodings: OrderedDict = OrderedDict()
+        self._text_encodings: OrderedDict = OrderedDict()
         self._null_encoding: MLLMEncoding | None = None
         self._interrupt = False
         self.stage_defaults: StageDefaults = PAPER_DEFAULTS
@@ -171,8 +173,19 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
             self._encodings.popitem(last=False)
         return self._encodings[key]
 
+    def encode_text(self, prompt: str) -> MLLMEncoding:
+        """The instruction read by the MLLM without the references (the "text" reading of the VAE-focused
+        steps), cached by text."""
+        if prompt not in self._text_encodings:
+            self._text_encodings[prompt] = self.encoder.encode([prompt], [[]])[0]
+            while len(self._text_encodings) > ENCODING_CACHE_SIZE:
+                self._text_encodings.popitem(last=False)
+        self._text_encodings.move_to_end(prompt)
+        return self._text_encodings[prompt]
+
     def clear_encoding_cache(self) -> None:
         self._encodings.clear()
+        self._text_encodings.clear()
         self._null_encoding = None
 
     # -- 2. layer aggregation -------------------------------------------------------------------------
@@ -185,7 +198,8 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
                  references: ReferenceTokens | None, guidance_scale: float, height: int, width: int,
                  reference_weight: float = 1.0):
         """The stage decides the streams: MLLM-only steps drop the reference tokens, VAE-focused steps
-        swap the instruction for the null conditioning (and skip guidance, see ``stages``)."""
+        swap the joint stream for ``conditions["vae_focused"]`` (the null conditioning or the instruction read
+        alone) and skip guidance (see ``stages``)."""
         refs = references if stage.uses_references else None
         timestep = t.expand(latents.shape[0]).to(latents.dtype) / 1000
 
@@ -193,7 +207,7 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
             return self.backbone.predict(latents, timestep, conditions[stream], refs, height, width, reference_weight)
 
         if not stage.uses_instruction:
-            return predict("null")
+            return predict("vae_focused")
         velocity = predict("positive")
         if guidance_scale <= 1.0:
             return velocity
@@ -234,6 +248,7 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         guidance_scale: float | None = None,
         num_inference_steps: int = 28,
         reference_ramp: bool = False,
+        vae_focused_reading: str | VaeFocusedReading = DEFAULT_VAE_READING,
         height: int | None = None,
         width: int | None = None,
         num_images_per_prompt: int = 1,
@@ -249,11 +264,13 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         Stop iterating to cancel: nothing is left half-done. ``tau1``, ``tau2`` and ``guidance_scale`` left
         at ``None`` take the model's ``stage_defaults``. ``check_finite``: raise ``NonFiniteError`` as soon as
         the latents (after any step) or the decoded image hold NaN or Inf, instead of returning a black image
-        (one device sync per step)."""
+        (one device sync per step). ``vae_focused_reading``: what conditions the steps below tau2, ``"null"``
+        (the empty instruction) or ``"text"`` (the instruction read without the references); see ``stages``."""
         defaults = self.stage_defaults
         tau1 = defaults.tau1 if tau1 is None else tau1
         tau2 = defaults.tau2 if tau2 is None else tau2
         guidance_scale = defaults.guidance_scale if guidance_scale is None else guidance_scale
+        reading = VaeFocusedReading(vae_focused_reading)
         images = [] if image is None else [image] if isinstance(image, PIL.Image.Image) else list(image)
         height = self.config.default_size if height is None else height
         width = self.config.default_size if width is None else width
@@ -273,7 +290,7 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         if guidance_scale > 1.0:
             needed["negative"] = negative
         if plan.count(Stage.VAE_FOCUSED):
-            needed["null"] = null
+            needed["vae_focused"] = null if reading is VaeFocusedReading.NULL else self.encode_text(prompt)
         conditions = {name: self.aggregate(enc).repeat(batch) for name, enc in needed.items()}
         references = references.repeat(batch) if references is not None else None
         # 4. Denoise.

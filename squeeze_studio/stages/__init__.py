@@ -1,4 +1,4 @@
 """Multi-stage denoising: which conditioning streams each step sees."""
-from .schedule import Stage, StagePlan
+from .schedule import BOUNDARY_TOLERANCE, Stage, StagePlan, VaeFocusedReading, stage_at
 
-__all__ = ["Stage", "StagePlan"]
+__all__ = ["BOUNDARY_TOLERANCE", "Stage", "StagePlan", "VaeFocusedReading", "stage_at"]

@@ -1,23 +1,29 @@
 """The stage plan (docs/DESIGN.md 2.5): tau1 >= tau2 split the trajectory, t = 1 being pure noise.
 
-- t > tau1: ``MLLM_ONLY``. Reference VAE tokens are left out of the sequence entirely, so global layout
+- t >= tau1: ``MLLM_ONLY``. Reference VAE tokens are left out of the sequence entirely, so global layout
   and semantics form freely (no copy-paste) and the step is cheaper.
-- tau2 <= t <= tau1: ``JOINT``, MLLM stream and reference VAE tokens.
-- t < tau2: ``VAE_FOCUSED``. The MLLM stream is replaced by the null conditioning (empty instruction,
-  no images) and identity detail is refined from the reference tokens. Classifier-free guidance is
-  skipped in these steps: with the instruction gone, both branches would carry the same signal.
+- tau2 <= t < tau1: ``JOINT``, MLLM stream and reference VAE tokens.
+- t < tau2: ``VAE_FOCUSED``. The MLLM stream gives way and identity detail is refined from the reference
+  tokens. What replaces it is a reading the paper leaves open (``VaeFocusedReading``): the null conditioning
+  (empty instruction, no images; the default) or the instruction read by the MLLM without the references.
+  Classifier-free guidance is skipped in these steps.
 
 With ``ramp=True`` the switch at tau1 is smooth: across the joint band the reference tokens' attention
 weight rises linearly from ~0 at tau1 to 1 at tau2 (``backbones.reference_bias``), at the joint step's cost.
 
-The boundary at tau1 is strict so that tau1 = 1 expresses "MLLM + VAE at every step" (the joint
-baseline) and tau1 = tau2 = 0 "MLLM only throughout"; the paper's default is 0.95 / 0.85.
+The boundaries are the paper's (t >= tau1 is MLLM-only), compared with a tolerance of ``BOUNDARY_TOLERANCE`` so
+that float32 rounding of a step's noise level (0.94999999 for 0.95) never decides a split: at 20 steps the
+paper's 0.95 / 0.85 gives 2 | 2 | 16. One exception: tau1 = 1 means "no MLLM-only step" (references from the
+first step, which starts at t = 1), so that 1 / 0 is "MLLM + VAE at every step" and 0 / 0 "MLLM only
+throughout" (docs/DESIGN.md 5.1).
 """
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+BOUNDARY_TOLERANCE = 1e-5  # far above float32 rounding of t in [0, 1], far below any step spacing
 
 
 class Stage(str, enum.Enum):
@@ -34,6 +40,22 @@ class Stage(str, enum.Enum):
         return self is not Stage.VAE_FOCUSED
 
 
+class VaeFocusedReading(str, enum.Enum):
+    """What conditions the VAE-focused steps (t < tau2) in place of the joint MLLM stream."""
+
+    NULL = "null"  # the empty instruction without images: identity from the reference VAE tokens alone
+    TEXT = "text"  # the instruction read without the references: its text kept, the MLLM's image tokens dropped
+
+
+def stage_at(t: float, tau1: float, tau2: float) -> Stage:
+    """The stage of a step that starts at noise level ``t`` (see the module's rule)."""
+    if tau1 < 1.0 and t >= tau1 - BOUNDARY_TOLERANCE:
+        return Stage.MLLM_ONLY
+    if t >= tau2 - BOUNDARY_TOLERANCE:
+        return Stage.JOINT
+    return Stage.VAE_FOCUSED
+
+
 @dataclass(frozen=True)
 class StagePlan:
     """One ``Stage`` per denoising step, from the noise levels ``t`` the steps start at."""
@@ -47,7 +69,7 @@ class StagePlan:
     def from_taus(cls, t_values: Sequence[float], tau1: float, tau2: float, ramp: bool = False) -> StagePlan:
         if not 0.0 <= tau2 <= tau1 <= 1.0:
             raise ValueError(f"stage thresholds need 0 <= tau2 <= tau1 <= 1 (got tau1={tau1}, tau2={tau2})")
-        stages = tuple(cls._stage_at(float(t), tau1, tau2) for t in t_values)
+        stages = tuple(stage_at(float(t), tau1, tau2) for t in t_values)
         weights = ()
         if ramp and tau1 > tau2:
             weights = tuple(min(1.0, (tau1 - float(t)) / (tau1 - tau2)) if s is Stage.JOINT else 1.0
@@ -57,14 +79,6 @@ class StagePlan:
     def reference_weight(self, step: int) -> float:
         """How much the reference tokens count in attention at ``step`` (1 unless the plan ramps)."""
         return self.reference_weights[step] if self.reference_weights else 1.0
-
-    @staticmethod
-    def _stage_at(t: float, tau1: float, tau2: float) -> Stage:
-        if t > tau1:
-            return Stage.MLLM_ONLY
-        if t >= tau2:
-            return Stage.JOINT
-        return Stage.VAE_FOCUSED
 
     def __len__(self) -> int:
         return len(self.stages)
