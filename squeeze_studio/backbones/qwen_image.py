@@ -84,14 +84,28 @@ class QwenImageAdapter(BackboneAdapter):
                              dtype=dtype)
         return _pack(noise, batch, self.latent_channels, rows, cols)
 
-    def set_timesteps(self, scheduler, num_steps, height, width, device):
+    def _shift_mu(self, scheduler, height, width) -> float:
         rows, cols = self.latent_grid(height, width)
         config = scheduler.config
-        mu = calculate_shift((rows // 2) * (cols // 2), config.get("base_image_seq_len", 256),
-                             config.get("max_image_seq_len", 4096), config.get("base_shift", 0.5),
-                             config.get("max_shift", 1.15))
+        return calculate_shift((rows // 2) * (cols // 2), config.get("base_image_seq_len", 256),
+                               config.get("max_image_seq_len", 4096), config.get("base_shift", 0.5),
+                               config.get("max_shift", 1.15))
+
+    def set_timesteps(self, scheduler, num_steps, height, width, device):
         sigmas = np.linspace(1.0, 1 / num_steps, num_steps)
-        return retrieve_timesteps(scheduler, num_steps, device, sigmas=sigmas, mu=mu)[0]
+        return retrieve_timesteps(scheduler, num_steps, device, sigmas=sigmas,
+                                  mu=self._shift_mu(scheduler, height, width))[0]
+
+    def shift_noise_levels(self, scheduler, t: torch.Tensor, height, width) -> torch.Tensor:
+        """Noise levels ``t`` in [0, 1] bent by the shift ``set_timesteps`` makes the scheduler apply at this size
+        (resolution-dependent for Qwen-Image, none for the demo's scheduler): uniform ``t`` in, a training
+        distribution with inference's share of steps per noise range out. A ``shift_terminal`` stretch, which
+        only moves the last steps, is left out."""
+        config = scheduler.config
+        if config.get("use_dynamic_shifting"):
+            return scheduler.time_shift(self._shift_mu(scheduler, height, width), 1.0, t)
+        shift = config.get("shift", 1.0)
+        return shift * t / (1 + (shift - 1) * t)
 
     def predict(self, latents, t, conditioning: Conditioning, references, height, width, reference_weight=1.0):
         rows, cols = self.latent_grid(height, width)

@@ -38,6 +38,12 @@ class DemoRecipe:
     width_heads: int = 4  # transformer width = heads x 32
     transformer_layers: int = 4
     subject_weight: float = 4.0
+    # Stage 2 trains what inference runs (v4; v3 had logit-normal t, no staging): t spread as the inference
+    # schedule's steps, each t conditioned as the default stage plan (0.95 / 0.85) conditions it, and both
+    # readings of the VAE-focused steps drawn half each, so that the reading can be chosen by measurement.
+    timestep_sampling: str = "inference"
+    stage_aware: bool = True
+    vae_reading: str = "both"
     use_references: bool = True  # False: the "MLLM only" control, same recipe without reference tokens
     seed: int = 0
 
@@ -144,9 +150,14 @@ def stage_config(recipe: DemoRecipe, name: str, steps: int, **overrides):
     and the null-conditioning dropout the VAE-focused steps need."""
     from .trainer import StageConfig
 
+    from ..hub.defaults import PAPER_DEFAULTS
+
     settings = dict(batch_size=recipe.batch_size, seed=recipe.seed, subject_weight=recipe.subject_weight)
     if name.startswith("identity"):
-        settings.update(use_references=recipe.use_references, null_dropout=0.1)
+        settings.update(use_references=recipe.use_references, null_dropout=0.1,
+                        timestep_sampling=recipe.timestep_sampling, vae_reading=recipe.vae_reading)
+        if recipe.stage_aware and recipe.use_references:  # the control has no references: no stages to train
+            settings.update(stage_taus=(PAPER_DEFAULTS.tau1, PAPER_DEFAULTS.tau2))
     return StageConfig(name, steps, **{**settings, **overrides})
 
 

@@ -1,6 +1,7 @@
 """Everything frozen is computed once before training: VAE latents of targets and references, the
 subject mask on the token grid, and the MLLM's all-layer states for the instruction, the negative
-prompt (both read jointly with the references) and the null conditioning.
+prompt (both read jointly with the references), the instruction read alone (no images: the "text" reading of
+the VAE-focused steps, docs/DESIGN.md 2.5) and the null conditioning.
 
 ``encode_records`` keeps the encodings in memory (the demo model and the ablations, a few thousand
 small examples); ``encodings_store`` writes them to disk and streams them (real backbones). Both go through
@@ -25,10 +26,12 @@ class EncodedExample:
     references: torch.Tensor  # (N_ref, C*4) every reference's packed latents, concatenated
     grids: list  # per reference (1, rows, cols)
     subject: torch.Tensor  # (N,) share of each target token covered by the subject (0 without a mask)
-    positive: torch.Tensor  # (L + 1, T, d) MLLM states (float16 in memory, bfloat16 on disk), instruction + refs
+    positive: torch.Tensor  # (L + 1, T, d) MLLM states (float32 in memory, bfloat16 on disk), instruction + refs
     positive_image: torch.Tensor  # (T,) bool image-token positions
     negative: torch.Tensor
     negative_image: torch.Tensor
+    text: torch.Tensor | None = None  # the instruction read without the references (no image tokens)
+    text_image: torch.Tensor | None = None
 
 
 def bucket_key(grids) -> tuple:
@@ -116,8 +119,9 @@ def encode_chunk(pipe, records: list[dict], size: int, reference_area: int | Non
     area = reference_area or size * size
     refs = [[_load(p) for p in r["input_images"]] for r in records]
     shown = [[adapter.condition_image(img, pipe.config.condition_image_area) for img in imgs] for imgs in refs]
-    prompts = [r["instruction"] for r in records] + [" "] * len(records)
-    states = encoder.encode(prompts, shown + shown)
+    instructions = [r["instruction"] for r in records]
+    prompts = instructions + [" "] * len(records) + instructions
+    states = encoder.encode(prompts, shown + shown + [[] for _ in records])
     targets = packed_latents(adapter, [_load(r["output_image"]) for r in records], size)
     flat = reference_latents(adapter, [img for imgs in refs for img in imgs], area)
     out, start = [], 0
@@ -125,12 +129,13 @@ def encode_chunk(pipe, records: list[dict], size: int, reference_area: int | Non
         mine, start = flat[start : start + len(refs[i])], start + len(refs[i])
         references = (torch.cat([tokens for tokens, _ in mine]) if mine
                       else torch.zeros(0, targets[i].shape[-1]))
-        positive, negative = states[i], states[len(records) + i]
+        positive, negative, text = states[i], states[len(records) + i], states[2 * len(records) + i]
         out.append(EncodedExample(
             target=targets[i], references=references, grids=[grid for _, grid in mine],
             subject=subject_weights(record.get("output_mask"), size, token),
             positive=cast_states(positive.hidden_states[0], states_dtype), positive_image=positive.image_mask[0].cpu(),
             negative=cast_states(negative.hidden_states[0], states_dtype), negative_image=negative.image_mask[0].cpu(),
+            text=cast_states(text.hidden_states[0], states_dtype), text_image=text.image_mask[0].cpu(),
         ))
     return out
 
@@ -141,9 +146,10 @@ def null_states(pipe) -> torch.Tensor:
 
 
 def encode_records(pipe, records: list[dict], size: int, batch: int = 16, progress=None,
-                   reference_area: int | None = None, states_dtype: torch.dtype = torch.float16
+                   reference_area: int | None = None, states_dtype: torch.dtype = torch.float32
                    ) -> list[EncodedExample]:
-    """Every record's encoding, in memory (float16 states: the demo's small MLLM stays far inside its range)."""
+    """Every record's encoding, in memory; float32 states by default, as inference computes them (the demo's
+    small MLLM: about 0.3 MB per example)."""
     out = []
     for start in range(0, len(records), batch):
         chunk = records[start : start + batch]

@@ -21,9 +21,10 @@ import torch
 
 from .encode import EncodedExample, bucket_key, encode_chunk, null_states
 
-FORMAT = 1
+FORMAT = 2  # 2: the instruction read alone ("text", "text_image") is stored too
 STATES_DTYPE = torch.bfloat16
-FIELDS = ("target", "references", "subject", "positive", "positive_image", "negative", "negative_image")
+FIELDS = ("target", "references", "subject", "positive", "positive_image", "negative", "negative_image", "text",
+          "text_image")
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 

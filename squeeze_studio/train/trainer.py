@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ..backbones import Conditioning, ReferenceTokens
+from ..stages import Stage, stage_at
 from .checkpoint import StageProgress
 from .encode import EncodedExample, as_source, null_states
 from .loop import LoopSettings, run_steps
@@ -34,6 +35,10 @@ class StageConfig:
     null_dropout: float = 0.0  # share of batches on the null conditioning (VAE-focused steps)
     subject_weight: float = 0.0  # extra loss weight on tokens covered by the subject
     stage_taus: tuple[float, float] | None = None  # timestep-aware: train each t as inference's stage plan runs it
+    vae_reading: str = "null"  # with stage_taus, below tau2: "null", "text" (instruction read alone) or "both"
+    # "logit_normal" (mid noise levels, 20 % uniform) or "inference": spread as the inference schedule's steps
+    # are, with its shift at this size, so each stage's t-range gets its share of inference steps
+    timestep_sampling: str = "logit_normal"
     lora_rank: int = 0  # > 0: train LoRA adapters on a pretrained transformer instead of all weights
     keep_lora: bool = False  # leave the LoRA as an adapter (for an add-on) instead of fusing it into the weights
     lora_targets: tuple[str, ...] = LORA_TARGETS  # module names (peft target_modules) that get a LoRA
@@ -73,6 +78,8 @@ class FlowMatchingStep:
         self.device = torch.device(device) if device is not None else next(transformer.parameters()).device
 
     def conditioning(self, examples: list[EncodedExample], stream: str) -> Conditioning:
+        if stream == "text" and any(e.text is None for e in examples):
+            raise ValueError("the 'text' reading needs encodings with the instruction read alone: encode again")
         if stream == "null":
             states = [self.null] * len(examples)
             images = [torch.zeros(self.null.shape[1], dtype=torch.bool)] * len(examples)
@@ -83,13 +90,23 @@ class FlowMatchingStep:
         context, mask = self.connector(hidden, text, image)
         return Conditioning(context, mask)
 
+    def noise_levels(self, count: int, sampling: str, generator) -> torch.Tensor:
+        """``count`` training noise levels t in (0, 1) (see ``StageConfig.timestep_sampling``)."""
+        if sampling == "inference":
+            u = torch.rand(count, generator=generator)
+            return self.pipe.backbone.shift_noise_levels(self.pipe.scheduler, u, self.size, self.size).float()
+        if sampling != "logit_normal":
+            raise ValueError(f"timestep sampling must be 'logit_normal' or 'inference' (got {sampling!r})")
+        t = torch.sigmoid(torch.randn(count, generator=generator))  # logit-normal: mid noise levels
+        uniform = torch.rand(count, generator=generator) < 0.2
+        return torch.where(uniform, torch.rand(count, generator=generator), t)
+
     def loss(self, examples, stream: str, with_references: bool, subject_weight: float, generator,
-             stage_taus: tuple[float, float] | None = None):
+             stage_taus: tuple[float, float] | None = None, sampling: str = "logit_normal",
+             vae_reading: str = "null"):
         device = self.device
         x0 = torch.stack([e.target for e in examples]).float()
-        t = torch.sigmoid(torch.randn(len(examples), generator=generator))  # logit-normal: mid noise levels
-        uniform = torch.rand(len(examples), generator=generator) < 0.2
-        t = torch.where(uniform, torch.rand(len(examples), generator=generator), t)
+        t = self.noise_levels(len(examples), sampling, generator)
         noise = torch.randn(x0.shape, generator=generator)
         x0, t, noise = x0.to(device), t.to(device), noise.to(device)
         xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * noise
@@ -100,18 +117,33 @@ class FlowMatchingStep:
             velocity = self.pipe.backbone.predict(xt, t, self.conditioning(examples, stream), refs, self.size,
                                                   self.size)
         else:
-            velocity = self._staged_velocity(examples, xt, t, stream, refs, stage_taus)
+            readings = self._vae_readings(len(examples), vae_reading, generator)
+            velocity = self._staged_velocity(examples, xt, t, stream, refs, stage_taus, readings)
         error = (velocity.float() - (noise - x0)).pow(2).mean(-1)  # (B, N)
         weight = 1 + subject_weight * torch.stack([e.subject for e in examples]).to(device)
         return (error * weight).sum() / weight.sum()
 
-    def _staged_velocity(self, examples, xt, t, stream: str, refs, stage_taus) -> torch.Tensor:
-        """Each example sees what inference gives its t (``stages.StagePlan``): no reference tokens above
-        tau1, the null instruction below tau2."""
-        tau1, tau2 = stage_taus
+    @staticmethod
+    def _vae_readings(count: int, reading: str, generator) -> list[str]:
+        """Per example, the stream its VAE-focused steps read: "null" or "text"; "both" draws half of each."""
+        if reading not in ("null", "text", "both"):
+            raise ValueError(f"the VAE-focused reading must be 'null', 'text' or 'both' (got {reading!r})")
+        draws = torch.rand(count, generator=generator)  # drawn whatever the reading: runs resume alike
+        if reading != "both":
+            return [reading] * count
+        return ["text" if d < 0.5 else "null" for d in draws.tolist()]
+
+    def _staged_velocity(self, examples, xt, t, stream: str, refs, stage_taus, readings) -> torch.Tensor:
+        """Each example sees what inference gives its t (``stages.stage_at``): no reference tokens from tau1
+        up, the VAE-focused reading's stream below tau2."""
+        stages = [stage_at(float(v), *stage_taus) for v in t.tolist()]
+        groups = [(Stage.MLLM_ONLY, stream, None), (Stage.JOINT, stream, refs),
+                  (Stage.VAE_FOCUSED, "null", refs), (Stage.VAE_FOCUSED, "text", refs)]
         velocity = torch.empty_like(xt)
-        for rows, group_stream, group_refs in ((t > tau1, stream, None), ((t <= tau1) & (t >= tau2), stream, refs),
-                                               (t < tau2, "null", refs)):
+        for stage, group_stream, group_refs in groups:
+            focused = stage is Stage.VAE_FOCUSED
+            rows = torch.tensor([s is stage and (not focused or r == group_stream)
+                                 for s, r in zip(stages, readings, strict=True)])
             index = rows.nonzero().flatten()
             if len(index) == 0:
                 continue
@@ -289,7 +321,8 @@ def train_stage(pipe, examples, config: StageConfig, folder, size: int,
                          and float(torch.rand(1, generator=generator)) >= config.reference_dropout)
 
             def compute() -> torch.Tensor:
-                return step_fn.loss(batch, stream, with_refs, config.subject_weight, generator, config.stage_taus)
+                return step_fn.loss(batch, stream, with_refs, config.subject_weight, generator, config.stage_taus,
+                                    config.timestep_sampling, config.vae_reading)
 
             return models[0](compute) if sharded else compute()
 

@@ -134,3 +134,52 @@ def test_timestep_aware_loss_runs_each_noise_level_as_the_stage_plan_does(record
     assert torch.allclose(loss(True, (0.0, 0.0)), loss(False), atol=1e-6)  # every t >= 0: MLLM only
     assert torch.allclose(loss(True, (1.0, 1.0)), loss(True, stream="null"), atol=1e-6)  # VAE-focused
     assert not torch.allclose(loss(True), loss(False))  # the reference tokens matter, so the checks can fail
+
+
+def test_the_text_reading_trains_vae_focused_steps_on_the_instruction_read_alone(records):
+    from squeeze_studio.train.trainer import FlowMatchingStep
+
+    pipe = fresh_pipeline()
+    examples = encode_records(pipe, records, 64)[:4]
+    assert examples[0].text is not None and not examples[0].text_image.any()  # no image tokens
+    null = pipe.encoder.encode([" "], [[]])[0].hidden_states[0]
+    step = FlowMatchingStep(pipe, pipe.connector, pipe.transformer, null, 64)
+
+    def loss(stream="positive", stage_taus=None, reading="null"):
+        with torch.no_grad():
+            return step.loss(examples, stream, True, 1.0, torch.Generator().manual_seed(0), stage_taus,
+                             vae_reading=reading)
+
+    assert torch.allclose(loss(stage_taus=(1.0, 1.0), reading="text"), loss("text"), atol=1e-6)
+    assert not torch.allclose(loss("text"), loss("null"))
+    readings = FlowMatchingStep._vae_readings(400, "both", torch.Generator().manual_seed(0))
+    assert 150 < readings.count("text") < 250 and set(readings) == {"text", "null"}
+    with pytest.raises(ValueError, match="reading"):
+        FlowMatchingStep._vae_readings(4, "half", torch.Generator())
+
+
+def test_inference_timestep_sampling_gives_each_stage_its_share_of_inference_steps(records):
+    """Uniform t bent by the scheduler's shift at the training size: the share of samples in each stage's range
+    is the share of inference steps there (20 steps), for the demo's unshifted scheduler and Qwen-Image's
+    resolution-dependent one."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from squeeze_studio.stages import Stage, StagePlan, stage_at
+    from squeeze_studio.train.trainer import FlowMatchingStep
+
+    pipe = fresh_pipeline()
+    step = FlowMatchingStep(pipe, pipe.connector, pipe.transformer, torch.zeros(1, 1, 1), 64)
+    for scheduler in (FlowMatchEulerDiscreteScheduler(),
+                      FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9,
+                                                      base_image_seq_len=4, max_image_seq_len=64)):
+        pipe.scheduler = scheduler
+        t = step.noise_levels(20_000, "inference", torch.Generator().manual_seed(0))
+        pipe.backbone.set_timesteps(scheduler, 20, 64, 64, "cpu")
+        plan = StagePlan.from_taus(scheduler.sigmas[:20].tolist(), 0.95, 0.85)
+        sampled = [stage_at(v, 0.95, 0.85) for v in t.tolist()]
+        for stage in Stage:
+            assert abs(sampled.count(stage) / len(sampled) - plan.count(stage) / 20) < 0.06, (scheduler.config, stage)
+    logit_normal = step.noise_levels(20_000, "logit_normal", torch.Generator().manual_seed(0))
+    assert (logit_normal >= 0.95).float().mean() < 0.03  # why: the old sampling starved the MLLM-only range
+    with pytest.raises(ValueError, match="sampling"):
+        step.noise_levels(4, "cosine", torch.Generator())
