@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from PIL import Image
 from tqdm import tqdm
 
-from . import dreambench, synth_metrics
+from . import dreambench, intervals, synth_metrics
 from .baselines import BASELINES
 from .data import EvalExample, load_examples
 from .grid import save_grid
@@ -87,10 +87,14 @@ def evaluate(
         save_grid(grid_cells, ["reference 1", "target"] + [s.label for s in settings], grid)
 
     def block(name: str) -> dict:
-        return {
-            "synth": synth_metrics.aggregate(synth_scores[name]) if synth_scores[name] else None,
-            "dreambench": dreambench.aggregate(db_scores[name]) if db_scores[name] else None,
-        }
+        synth = synth_metrics.aggregate(synth_scores[name]) if synth_scores[name] else None
+        if synth is not None:  # per-example hits go to the records, then every metric gets its interval
+            for record, hit in zip(scored, synth["identity_retrieval"].pop("hits"), strict=True):
+                record["outputs"][name]["identity_top1"] = hit
+            synth["ci95"] = intervals.intervals(scored, name)
+        return {"synth": synth, "dreambench": dreambench.aggregate(db_scores[name]) if db_scores[name] else None}
+
+    scored = [r for r in records if "target" in r]  # the examples with SynthSubjects truth, as scored
 
     results = {}
     for s in settings:
@@ -136,5 +140,6 @@ def _score_example(ex: EvalExample, references, target, outputs: dict, scorer, s
     record = {"index": ex.index, "instruction": ex.instruction, "references": len(references), "outputs": per_method}
     if ex.truth is not None:
         record.update(subject_seed=ex.truth.subject.seed, variant=ex.truth.variant,
-                      target=ex.truth.target.to_dict(), instructed=list(ex.truth.instructed))
+                      target=ex.truth.target.to_dict(), instructed=list(ex.truth.instructed),
+                      orientation_changed=synth_metrics.orientation_changed(ex.truth))
     return record

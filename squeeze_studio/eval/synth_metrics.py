@@ -61,8 +61,7 @@ class SynthScore:
 
     @property
     def orientation_changed(self) -> bool:
-        """Whether the instruction asks for an orientation no reference shows."""
-        return all(r.orientation != self.truth.target.orientation for r in self.truth.references)
+        return orientation_changed(self.truth)
 
     @property
     def copy_paste(self) -> bool | None:
@@ -76,8 +75,14 @@ class SynthScore:
             "aligned_subject_psnr": _cap(self.aligned_subject_psnr),
             "detected": self.detected,
             "adherence": {k: self.correct[k] for k in self.instructed_keys},
+            "orientation_correct": self.correct["orientation"],
             "copy_paste": self.copy_paste,
         }
+
+
+def orientation_changed(truth: Truth) -> bool:
+    """Whether the instruction asks for an orientation no reference shows."""
+    return all(r.orientation != truth.target.orientation for r in truth.references)
 
 
 def _cap(value: float) -> float:
@@ -120,11 +125,11 @@ def _mean(values) -> float | None:
 
 def identity_retrieval(scores: Sequence[SynthScore]) -> dict:
     """Top-1 retrieval of each output's subject among the distinct subjects of ``scores``:
-    {"top1", "chance" (1 / gallery size), "gallery"}. Each query meets a gallery rendered in its own
+    {"top1", "chance" (1 / gallery size), "gallery", "hits" (per example, in order)}. Each query meets a gallery rendered in its own
     instructed orientation and style, so a wrong pose costs adherence, not identity."""
     subjects: list[Subject] = sorted({s.truth.subject for s in scores}, key=lambda s: s.seed)
     if not scores:
-        return {"top1": None, "chance": None, "gallery": 0}
+        return {"top1": None, "chance": None, "gallery": 0, "hits": []}
     position = {s.seed: i for i, s in enumerate(subjects)}
     galleries: dict[tuple[str, str], np.ndarray] = {}
     ranks = []
@@ -136,7 +141,7 @@ def identity_retrieval(scores: Sequence[SynthScore]) -> dict:
                                        [position[s.truth.subject.seed]])
         ranks.append(int(rank[0]))
     return {"top1": metrics.retrieval_accuracy(np.array(ranks), 1), "chance": 1.0 / len(subjects),
-            "gallery": len(subjects)}
+            "gallery": len(subjects), "hits": [rank == 0 for rank in ranks]}
 
 
 def reported_attributes(scores: Sequence[SynthScore]) -> tuple[str, ...]:

@@ -85,6 +85,24 @@ def test_per_example_records(run):
     assert set(record["outputs"]) == {"0.95/0.85", "1/0", "copy_reference", "target"}
     assert {"subject_psnr", "detected", "adherence", "copy_paste"} <= set(record["outputs"]["1/0"])
     assert record["instructed"] and "subject_seed" in record
+    assert isinstance(record["orientation_changed"], bool)
+    assert isinstance(record["outputs"]["1/0"]["identity_top1"], bool)
+
+
+def test_every_metric_has_an_interval_around_its_mean(run):
+    """The 95 % intervals come from the per-example records; the records' means are the reported means."""
+    from squeeze_studio.eval.intervals import per_example
+
+    report, _, _ = run
+    for name in ["0.95/0.85", "1/0", "copy_reference"]:
+        block = report["results"].get(name) or report["baselines"][name]
+        synth, values = block["synth"], per_example(report["examples"], name)
+        assert sum(values["identity_top1"]) / 3 == pytest.approx(synth["identity_retrieval"]["top1"])
+        assert values["subject_psnr"].mean() == pytest.approx(synth["subject_psnr"])
+        for metric, mean in (("subject_psnr", synth["subject_psnr"]),
+                             ("adherence_instructed", synth["adherence_instructed"])):
+            low, high = synth["ci95"][metric]
+            assert low - 1e-9 <= mean <= high + 1e-9
 
 
 def test_markdown_table_and_figure(run):

@@ -64,7 +64,8 @@ def test_scores_accept_outputs_of_another_size(examples):
     score = score_output(big, ex.target, ex.target_mask, _truth(ex))
     assert score.detected["position"] == ex.target_attrs.position
     record = score.to_record()
-    assert set(record) == {"psnr", "subject_psnr", "aligned_subject_psnr", "detected", "adherence", "copy_paste"}
+    assert set(record) == {"psnr", "subject_psnr", "aligned_subject_psnr", "detected", "adherence",
+                           "orientation_correct", "copy_paste"}
 
 
 def _hand_made(detected: dict, target: Attributes, refs, instructed) -> SynthScore:
