@@ -125,8 +125,8 @@ def _mean(values) -> float | None:
 
 def identity_retrieval(scores: Sequence[SynthScore]) -> dict:
     """Top-1 retrieval of each output's subject among the distinct subjects of ``scores``:
-    {"top1", "chance" (1 / gallery size), "gallery", "hits" (per example, in order)}. Each query meets a gallery rendered in its own
-    instructed orientation and style, so a wrong pose costs adherence, not identity."""
+    {"top1", "chance" (1 / gallery size), "gallery", "hits" (per example, in order)}. Each query meets a gallery
+    rendered in its own instructed orientation and style, so a wrong pose costs adherence, not identity."""
     subjects: list[Subject] = sorted({s.truth.subject for s in scores}, key=lambda s: s.seed)
     if not scores:
         return {"top1": None, "chance": None, "gallery": 0, "hits": []}

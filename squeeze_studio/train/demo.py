@@ -148,9 +148,8 @@ def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "
 def stage_config(recipe: DemoRecipe, name: str, steps: int, **overrides):
     """The recipe's settings for one training stage; the identity stages (stage 2) add the reference tokens
     and the null-conditioning dropout the VAE-focused steps need."""
-    from .trainer import StageConfig
-
     from ..hub.defaults import PAPER_DEFAULTS
+    from .trainer import StageConfig
 
     settings = dict(batch_size=recipe.batch_size, seed=recipe.seed, subject_weight=recipe.subject_weight)
     if name.startswith("identity"):
