@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=run_generate)
 
     from .ablations.cli import add_ablate_parser
-    from .eval.cli import add_eval_parser
+    from .eval.cli import add_compare_parser, add_eval_parser
     from .hub.cli import add_models_parser
     from .synth.cli import add_synth_parser
     from .train.cli import add_train_parser
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_synth_parser(commands)
     add_train_parser(commands)
     add_eval_parser(commands)
+    add_compare_parser(commands)
     add_ablate_parser(commands)
     return parser
 

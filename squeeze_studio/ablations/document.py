@@ -1,13 +1,19 @@
 """``docs/ablations.md`` from the ablation results: every table beside the paper's numbers, the figures, and
-what agrees. Every figure in it is read from the results; nothing is typed in by hand but the paper's."""
+what agrees. Every figure in it is read from the results; nothing is typed in by hand but the paper's.
+
+Means carry bootstrap 95 % intervals over the test examples (``eval.intervals``). A comparison says "agrees" or
+"disagrees with the paper" only when the paired difference's interval excludes zero at every training seed;
+otherwise "no difference measured"."""
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+from ..eval import intervals
 from ..eval.figures import plot_tradeoff
 from .variants import (
     DEFAULT,
+    DEFAULT_TEXT,
     GUIDANCES,
     JOINT,
     MLLM_ONLY,
@@ -15,6 +21,7 @@ from .variants import (
     SMOOTH_PAIRS,
     TAU_GRID,
     VAE_ONLY,
+    VAE_ONLY_TEXT,
     VARIANTS,
     Budget,
 )
@@ -48,13 +55,21 @@ def _seconds(result, setting=DEFAULT, cfg=GUIDANCES[0]):
     return _block(result, setting, cfg).get("seconds_per_image")
 
 
+def _ci(synth: dict, metric: str, value, digits: int) -> str:
+    """``value`` with its 95 % interval, e.g. ``8.31 [7.95, 8.66]`` (the bare value for reports made before
+    intervals were recorded)."""
+    bounds = (synth.get("ci95") or {}).get(metric)
+    return _f(value, digits) + (f" [{_f(bounds[0], digits)}, {_f(bounds[1], digits)}]" if bounds else "")
+
+
 def _row(name: str, synth: dict | None, paper=None) -> str:
     if synth is None:
         return f"| {name} | " + " | ".join(["not run yet"] + ["–"] * (9 + (paper is not False))) + " |"
-    cells = [_f(synth["subject_psnr"]), _f(synth["identity_retrieval"]["top1"], 3),
-             _f(synth["adherence_instructed"], 3)]
+    cells = [_ci(synth, "subject_psnr", synth["subject_psnr"], 2),
+             _ci(synth, "identity_top1", synth["identity_retrieval"]["top1"], 3),
+             _ci(synth, "adherence_instructed", synth["adherence_instructed"], 3)]
     cells += [_f(synth["adherence"].get(a), 2) for a in ATTRIBUTES]
-    cells += [_f(synth["copy_paste"]["rate"], 3), _f(synth["psnr"])]
+    cells += [_ci(synth, "copy_paste", synth["copy_paste"]["rate"], 3), _f(synth["psnr"])]
     if paper is not False:
         cells.append(" / ".join(f"{x:.4f}" for x in paper) if paper else "–")
     return f"| {name} | " + " | ".join(cells) + " |"
@@ -66,19 +81,47 @@ def _header(paper: bool = True) -> str:
     return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
 
 
-def _compare(ours_a, ours_b, paper_a, paper_b, a: str, b: str) -> str:
-    """One sentence: does the direction of (a - b) on identity and on adherence agree with the paper's?"""
-    if ours_a is None or ours_b is None:
+def _records(result: dict | None, setting=DEFAULT, cfg=GUIDANCES[0]) -> list | None:
+    report = result["reports"].get(f"{cfg:g}") if result else None
+    return report.get("examples") if report else None
+
+
+def _paired(results: dict, key_a: str, key_b: str, metric: str, setting_a=DEFAULT, setting_b=DEFAULT) -> dict | None:
+    """The paired difference a - b of ``metric`` over the same test examples, with its interval."""
+    records_a, records_b = _records(results.get(key_a), setting_a), _records(results.get(key_b), setting_b)
+    if not records_a or not records_b:
+        return None
+    a = intervals.per_example(records_a, setting_a.name)[metric]
+    b = intervals.per_example(records_b, setting_b.name)[metric]
+    return intervals.difference(a, b)
+
+
+def _seed_keys(results: dict, name: str) -> list[str]:
+    return [key for key in results if key == name or key.startswith(f"{name}@")]
+
+
+def _compare(results: dict, name_a: str, name_b: str, paper_a, paper_b, a: str, b: str) -> str:
+    """One sentence per metric: a - b at each seed with its interval, and whether that agrees with the paper's
+    direction (only when every seed's interval excludes zero)."""
+    keys_a, keys_b = _seed_keys(results, name_a), _seed_keys(results, name_b)
+    if not keys_a or not keys_b:
         return f"{a} against {b}: not run yet."
-    d_id = ours_a["subject_psnr"] - ours_b["subject_psnr"]
-    d_ad = ours_a["adherence_instructed"] - ours_b["adherence_instructed"]
-    p_id, p_ad = paper_a[0] - paper_b[0], paper_a[2] - paper_b[2]
-    agree = [name for name, ours, paper in (("identity", d_id, p_id), ("adherence", d_ad, p_ad))
-             if round(ours, 3) != 0 and (ours > 0) == (paper > 0)]  # no measured difference agrees with nothing
-    verdict = ("agrees with the paper on both" if len(agree) == 2 else
-               f"agrees with the paper on {agree[0]} only" if agree else "disagrees with the paper on both")
-    return (f"{a} against {b}: subject PSNR {d_id:+.2f} dB, adherence {d_ad:+.3f} (paper: DINO {p_id:+.4f}, "
-            f"CLIP-T {p_ad:+.4f}); this {verdict}.")
+    parts = []
+    for label, metric, paper, unit, digits in (("subject PSNR", "subject_psnr", paper_a[0] - paper_b[0], " dB", 2),
+                                               ("adherence", "adherence_instructed", paper_a[2] - paper_b[2], "", 3)):
+        pairs = [_paired(results, ka, kb, metric) for ka, kb in zip(keys_a, keys_b, strict=False)]
+        pairs = [p for p in pairs if p and p["ci95"]]
+        if not pairs:
+            parts.append(f"{label}: no per-example records")
+            continue
+        verdicts = {intervals.verdict(p["ci95"], 1 if paper > 0 else -1) for p in pairs}
+        verdict = verdicts.pop() if len(verdicts) == 1 else "no difference measured (the seeds disagree)"
+        deltas = "; ".join(f"{p['delta']:+.{digits}f}{unit} [{p['ci95'][0]:+.{digits}f}, {p['ci95'][1]:+.{digits}f}]"
+                           for p in pairs)
+        parts.append(f"{label} {deltas} (paper: {'DINO' if metric == 'subject_psnr' else 'CLIP-T'} {paper:+.4f}): "
+                     f"{verdict}")
+    seeds = f" ({len(keys_a)} seed{'s' if len(keys_a) > 1 else ''})"
+    return f"{a} against {b}{seeds}: " + "; ".join(parts) + "."
 
 
 def write_document(results: dict, extras: dict, out: str | Path, budget: Budget, command: str, machine: str,
@@ -93,10 +136,10 @@ def write_document(results: dict, extras: dict, out: str | Path, budget: Budget,
 
     lines += ["## 1. Connector (paper Table 6)", "",
               f"All at the paper's default stages ({DEFAULT.name}), CFG {GUIDANCES[0]:g}.", "", _header()]
-    lines += [_row(LABELS[n], _synth(get(n)), PAPER[n]) for n in ("dla", "last_layer", "lap")]
-    lines += ["", "- " + _compare(_synth(get("dla")), _synth(get("last_layer")), PAPER["dla"], PAPER["last_layer"],
-                                  "DLA", "last layer"),
-              "- " + _compare(_synth(get("dla")), _synth(get("lap")), PAPER["dla"], PAPER["lap"], "DLA", "single LAP"),
+    lines += [_row(_label(k), _synth(get(k)), PAPER[n]) for n in ("dla", "last_layer", "lap")
+              for k in _seed_keys(results, n) or [n]]
+    lines += ["", "- " + _compare(results, "dla", "last_layer", PAPER["dla"], PAPER["last_layer"], "DLA", "last layer"),
+              "- " + _compare(results, "dla", "lap", PAPER["dla"], PAPER["lap"], "DLA", "single LAP"),
               "- A likely reason for any difference: the demo MLLM is random and frozen, so no layer holds better "
               "features than another the way a pretrained InternVL3's middle layers do; what a pooled connector can "
               "gain here is normalisation and mixing, not selection.", ""]
@@ -104,16 +147,17 @@ def write_document(results: dict, extras: dict, out: str | Path, budget: Budget,
     lines += ["## 2. Training schedule (paper Table 7)", "",
               f"Same budget; single-stage variants train with reference tokens from the first step. At {DEFAULT.name}.",
               "", _header()]
-    lines += [_row(LABELS["single_stage"], _synth(get("single_stage")), PAPER["single_stage"]),
-              _row(LABELS["single_stage_aware"], _synth(get("single_stage_aware")), None),
-              _row(LABELS["dla"], _synth(get("dla")), PAPER["dla"])]
-    lines += ["", "- " + _compare(_synth(get("dla")), _synth(get("single_stage")), PAPER["dla"],
-                                  PAPER["single_stage"], "two-stage", "single-stage"),
-              "- " + _difference(_synth(get("single_stage_aware")), _synth(get("single_stage")),
-                                 "timestep-aware single-stage", "plain single-stage") + " The paper gives no number "
-              "for this row.", ""]
+    lines += [_row(_label(k), _synth(get(k)), PAPER.get(n)) for n in ("single_stage", "single_stage_aware", "dla")
+              for k in _seed_keys(results, n) or [n]]
+    lines += [_row(_label("unmatched"), _synth(get("unmatched")), None)] if "unmatched" in results else []
+    lines += ["", "- " + _compare(results, "dla", "single_stage", PAPER["dla"], PAPER["single_stage"], "two-stage",
+                                  "single-stage"),
+              "- " + _difference(results, "single_stage_aware", "single_stage", "timestep-aware single-stage",
+                                 "plain single-stage") + " The paper gives no number for this row.",
+              "- " + _difference(results, "dla", "unmatched", "stage 2 trained as inference runs",
+                                 "stage 2 as in v3") + " Not a paper row: it measures docs/DESIGN.md 5.3.", ""]
 
-    lines += _tau_table(get("dla"))
+    lines += _tau_table(results)
     lines += _baselines(get("dla"))
     lines += _copy_paste(get("dla"), extras.get("induced"))
     lines += _smooth(extras["smooth"]) if "smooth" in extras else []
@@ -139,7 +183,7 @@ def _preamble(results: dict, extras: dict, budget: Budget, machine: str) -> list
              f"- Time: {total / 60:.1f} min of training and evaluation (wall clock; other jobs may have shared the "
              f"machine) for the {len(seconds)} variants run (data, VAE and encodings are made once before them and "
              "not counted)."]
-    lines += [f"  - {LABELS[n]}: train {s['train'] / 60:.1f} min, eval {s['eval'] / 60:.1f} min"
+    lines += [f"  - {_label(n)}: train {s['train'] / 60:.1f} min, eval {s['eval'] / 60:.1f} min"
               for n, s in seconds.items()]
     lines += [f"  - extra evaluation ({', '.join(extras)}): {extra_seconds / 60:.1f} min"] if extras else []
     missing = [LABELS[v.name] for v in VARIANTS if not results.get(v.name)]
@@ -148,8 +192,12 @@ def _preamble(results: dict, extras: dict, budget: Budget, machine: str) -> list
     return lines
 
 
-def _tau_table(dla: dict | None) -> list[str]:
-    lines = ["## 3. Stage thresholds (paper Table C)", "", "The DLA two-stage variant.", "",
+def _tau_table(results: dict) -> list[str]:
+    dla = results.get("dla")
+    lines = ["## 3. Stage thresholds (paper Table C)", "",
+             "The DLA two-stage variant. The paper's \"no staging\" row is shown both ways: 0/0 (MLLM only at "
+             "every step, what the paper's rule gives for it) and 1/0 (both streams at every step). Rows marked "
+             "\"instruction text kept\" use the second reading of the VAE-focused steps (docs/DESIGN.md 5.2).", "",
              "| τ1 / τ2 | CFG | subject PSNR | id top-1 | adherence | copy-paste | PSNR | s / image | "
              "paper DINO / CLIP-I / CLIP-T (CFG 2.5) |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -162,13 +210,20 @@ def _tau_table(dla: dict | None) -> list[str]:
             if synth is None:
                 lines.append(f"| {setting.label} | {cfg:g} | not run yet | – | – | – | – | – | {theirs} |")
                 continue
-            lines.append(f"| {setting.label} | {cfg:g} | {_f(synth['subject_psnr'])} | "
-                         f"{_f(synth['identity_retrieval']['top1'], 3)} | {_f(synth['adherence_instructed'], 3)} | "
+            lines.append(f"| {setting.label} | {cfg:g} | {_ci(synth, 'subject_psnr', synth['subject_psnr'], 2)} | "
+                         f"{_f(synth['identity_retrieval']['top1'], 3)} | "
+                         f"{_ci(synth, 'adherence_instructed', synth['adherence_instructed'], 3)} | "
                          f"{_f(synth['copy_paste']['rate'], 3)} | {_f(synth['psnr'])} | "
                          f"{_f(_seconds(dla, setting, cfg), 3)} | {theirs} |")
     lines += ["", "Seconds per image are denoise + decode after the MLLM encoding; MLLM-only steps skip the "
               "reference tokens and VAE-focused steps skip guidance, so both are cheaper. The paper's Table C is "
-              "not in our design brief; its numbers for MLLM-only throughout and for its default are.", ""]
+              "not in our design brief; its numbers for MLLM-only throughout and for its default are.", "",
+              "The two readings of the VAE-focused steps, paired over the same examples (CFG "
+              f"{GUIDANCES[0]:g}):", "",
+              "- " + _difference(results, "dla", "dla", "text kept", "null instruction, from the second step",
+                                 VAE_ONLY_TEXT, VAE_ONLY),
+              "- " + _difference(results, "dla", "dla", "text kept", f"null instruction, at {DEFAULT.name}",
+                                 DEFAULT_TEXT, DEFAULT), ""]
     return lines
 
 
@@ -231,13 +286,29 @@ def _copy_paste(natural: dict | None, induced: dict | None) -> list[str]:
     return lines
 
 
-def _difference(ours_a: dict | None, ours_b: dict | None, a: str, b: str) -> str:
-    """One sentence: how a differs from b on identity, adherence and copy-paste."""
-    if ours_a is None or ours_b is None:
+def _label(key: str) -> str:
+    name, _, seed = key.partition("@")
+    return LABELS[name] + (f" (seed {seed})" if seed else "")
+
+
+def _difference(results: dict, key_a: str, key_b: str, a: str, b: str, setting_a=DEFAULT, setting_b=DEFAULT) -> str:
+    """One sentence: a - b on identity, adherence and copy-paste, paired over the test examples, each with its
+    interval and "no difference measured" where that holds zero."""
+    if _synth(results.get(key_a), setting_a) is None or _synth(results.get(key_b), setting_b) is None:
         return f"{a} against {b}: not run yet."
-    return (f"{a} against {b}: subject PSNR {ours_a['subject_psnr'] - ours_b['subject_psnr']:+.2f} dB, adherence "
-            f"{ours_a['adherence_instructed'] - ours_b['adherence_instructed']:+.3f}, copy-paste "
-            f"{ours_a['copy_paste']['rate'] - ours_b['copy_paste']['rate']:+.3f}.")
+    parts = []
+    for label, metric, unit, digits in (("subject PSNR", "subject_psnr", " dB", 2),
+                                        ("adherence", "adherence_instructed", "", 3),
+                                        ("copy-paste", "copy_paste", "", 3)):
+        pair = _paired(results, key_a, key_b, metric, setting_a, setting_b)
+        if not pair or not pair["ci95"]:
+            parts.append(f"{label}: no per-example records")
+            continue
+        verdict = intervals.verdict(pair["ci95"])
+        parts.append(f"{label} {pair['delta']:+.{digits}f}{unit} [{pair['ci95'][0]:+.{digits}f}, "
+                     f"{pair['ci95'][1]:+.{digits}f}]" + (" (no difference measured)"
+                                                          if verdict == "no difference measured" else ""))
+    return f"{a} against {b}: " + ", ".join(parts) + "."
 
 
 def _smooth(smooth: dict) -> list[str]:
@@ -285,14 +356,16 @@ def _pretrained_mllm(results: dict, quality: dict | None, budget: Budget) -> lis
     lines += [_row(f"{LABELS[n]}, {setting.name}", _synth(results.get(n), setting), False)
               for n in ("dla", "pretrained_mllm") for setting in (DEFAULT, JOINT)]
     ours, base = _synth(results.get("pretrained_mllm")), _synth(results.get("dla"))
-    lines += ["", "- " + _difference(ours, base, "pre-trained MLLM", f"random MLLM, at {DEFAULT.name}")]
+    lines += ["", "- " + _difference(results, "pretrained_mllm", "dla", "pre-trained MLLM",
+                                     f"random MLLM, at {DEFAULT.name}")]
     if ours and base:
-        changes = {name: round(ours[key] - base[key], 2) for name, key in
+        changes = {name: _paired(results, "pretrained_mllm", "dla", key) for name, key in
                    (("identity", "subject_psnr"), ("adherence", "adherence_instructed"))}
-        gains = [name for name, change in changes.items() if change > 0]
-        costs = [name for name, change in changes.items() if change < 0]
+        measured = {name: intervals.verdict(c["ci95"]) if c else "not measured" for name, c in changes.items()}
+        gains = [name for name, v in measured.items() if v == "higher"]
+        costs = [name for name, v in measured.items() if v == "lower"]
         lines.append("- " + ("Pre-training does not earn its place at this budget: neither identity nor adherence "
-                             "improves." if not gains else
+                             "improves measurably." if not gains else
                              f"Pre-training helps {' and '.join(gains)}"
                              + (f" and costs {' and '.join(costs)}: a trade, not a free gain." if costs else ".")))
     if quality and "trained" in quality:
@@ -326,5 +399,5 @@ def _figures(results: dict, folder: Path) -> list[str]:
         grid = Path(result["grid"]) if result and result.get("grid") else None
         if grid and grid.is_file():
             shutil.copyfile(grid, folder / f"grid-{name}.png")
-            lines += [f"{LABELS[name]}:", "", f"![{name}](ablations/grid-{name}.png)", ""]
+            lines += [f"{_label(name)}:", "", f"![{name}](ablations/grid-{name}.png)", ""]
     return lines

@@ -3,8 +3,11 @@ scored on the same unseen test subjects. Each step writes its result under ``wor
 is already there, so an interrupted run resumes where it stopped (training stages resume mid-way).
 
     work/data, work/vae, work/encoded_train.pt   shared with ``squeeze train demo`` (same layout)
-    work/variants/{name}/stage1, stage2, model    one variant's checkpoints and model folder
-    work/eval/{name}.json, {name}-grid.png         its scores at VARIANT_SETTINGS (the DLA one: the tau grid)
+    work/variants/{key}/stage1, stage2, model     one run's checkpoints and model folder
+    work/eval/{key}.json, {key}-grid.png           its scores at VARIANT_SETTINGS (the DLA one: the tau grid)
+
+A run's key is the variant's name for the first training seed and ``name@seed`` for the others
+(``Budget.runs``). Scores keep their per-example records: the document's intervals are computed from them.
 """
 from __future__ import annotations
 
@@ -68,11 +71,25 @@ class Ablation:
     def recipe_for(self, variant: Variant) -> DemoRecipe:
         return replace(self.recipe, mllm_steps=self.budget.mllm_steps if variant.pretrained_mllm else 0)
 
-    def assemble(self, variant: Variant):
+    def assemble(self, variant: Variant, seed: int):
         """The variant's untrained pipeline: the shared VAE and its stage-0b MLLM (pre-trained once under
-        ``work/mllm`` when the variant asks for it, else the random one every other variant shares)."""
+        ``work/mllm`` when the variant asks for it, else the random one every other variant shares); connector
+        and transformer initialised from the training ``seed``."""
         train, vae = self.shared()
-        return assemble(vae, train, self.recipe_for(variant), connector_mode=variant.connector, work=self.work)
+        return assemble(vae, train, self.recipe_for(variant), connector_mode=variant.connector, work=self.work,
+                        init_seed=seed)
+
+    @staticmethod
+    def stage2_settings(variant: Variant) -> dict:
+        """Stage-2 settings that differ from the demo recipe's for ``variant``."""
+        settings = {}
+        if variant.schedule == "single-stage" or not variant.matched:
+            settings["stage_taus"] = None  # no stage plan in training
+        elif variant.schedule == "single-stage-aware":
+            settings["stage_taus"] = (DEFAULT.tau1, DEFAULT.tau2)
+        if not variant.matched:
+            settings.update(timestep_sampling="logit_normal", vae_reading="null")
+        return settings
 
     def examples(self, variant: Variant, pipe) -> list:
         """The variant's encoded training examples, cached per MLLM: the natural data, plus as many
@@ -91,47 +108,49 @@ class Ablation:
         return natural + encoded(pipe, load_jsonl(copy_folder), self.work / f"encoded_copy{mllm}.pt", self.recipe.size)
 
     # -- one variant --------------------------------------------------------------------------------------
-    def model_folder(self, variant: Variant) -> Path:
-        return self.work / "variants" / variant.name / "model"
+    def model_folder(self, key: str) -> Path:
+        return self.work / "variants" / key / "model"
 
-    def train(self, variant: Variant) -> Path:
-        out = self.model_folder(variant)
+    def train(self, variant: Variant, key: str | None = None, seed: int | None = None) -> Path:
+        """The trained model folder of one run (default: the variant's first seed), trained if it is not there."""
+        key, seed = key or variant.name, self.budget.seeds[0] if seed is None else seed
+        out = self.model_folder(key)
         if (out / "model_index.json").is_file():
             return out
-        pipe = self.assemble(variant)
+        pipe = self.assemble(variant, seed)
         examples = self.examples(variant, pipe)
-        folder, steps, identity = out.parent, self.budget.steps, {}
+        folder, steps = out.parent, self.budget.steps
         if variant.schedule == "two-stage":
-            train_stage(pipe, examples, stage_config(self.recipe, "align", self.budget.align_steps),
+            train_stage(pipe, examples, stage_config(self.recipe, "align", self.budget.align_steps, seed=seed),
                         folder / "stage1", self.recipe.size, on_log=self.on_log)
             steps -= self.budget.align_steps
-        elif variant.schedule == "single-stage-aware":
-            identity["stage_taus"] = (DEFAULT.tau1, DEFAULT.tau2)
-        train_stage(pipe, examples, stage_config(self.recipe, "identity", steps, **identity), folder / "stage2",
-                    self.recipe.size, on_log=self.on_log)
+        train_stage(pipe, examples, stage_config(self.recipe, "identity", steps, seed=seed,
+                                                 **self.stage2_settings(variant)),
+                    folder / "stage2", self.recipe.size, on_log=self.on_log)
         pipe.save_pretrained(out)
         return out
 
-    def evaluate(self, variant: Variant) -> dict:
-        """{"reports": {guidance: eval report}, "seconds": {"train", "eval"}}; the first variant (DLA)
-        runs the whole tau grid at every guidance, the others the three VARIANT_SETTINGS."""
-        if found := self._finished(variant.name):
-            return found[variant.name]
-        done = self.work / "eval" / f"{variant.name}.json"
+    def evaluate(self, variant: Variant, key: str | None = None, seed: int | None = None) -> dict:
+        """{"reports": {guidance: eval report}, "seconds": {"train", "eval"}}; the first variant (DLA) at its
+        first seed runs the whole tau grid at every guidance, every other run the three VARIANT_SETTINGS."""
+        key = key or variant.name
+        if found := self._finished(key):
+            return found[key]
+        done = self.work / "eval" / f"{key}.json"
         done.parent.mkdir(parents=True, exist_ok=True)
-        model = self.train(variant)
+        model = self.train(variant, key, seed)
         start = time.perf_counter()
-        grid_variant = variant.name == VARIANTS[0].name
+        grid_variant = key == VARIANTS[0].name
         reports = {}
         for cfg in GUIDANCES if grid_variant else GUIDANCES[:1]:
             settings = TAU_GRID if grid_variant else VARIANT_SETTINGS
-            grid = done.with_name(f"{variant.name}-grid.png") if cfg == GUIDANCES[0] else None
+            grid = done.with_name(f"{key}-grid.png") if cfg == GUIDANCES[0] else None
             reports[f"{cfg:g}"] = self._score(model, settings, cfg, grid)
         stages = [json.loads(p.read_text()) for p in sorted(model.parent.glob("stage*/progress.json"))]
         seconds = {"train": sum(s.get("seconds", 0.0) for s in stages), "eval": time.perf_counter() - start}
-        write_json({"variant": variant.name, "reports": reports, "seconds": seconds,
-                    "grid": str(done.with_name(f"{variant.name}-grid.png"))}, done)
-        return self._finished(variant.name)[variant.name]
+        write_json({"variant": variant.name, "key": key, "seed": seed, "reports": reports, "seconds": seconds,
+                    "grid": str(done.with_name(f"{key}-grid.png"))}, done)
+        return self._finished(key)[key]
 
     def extra(self, name: str, variant: Variant, settings) -> dict:
         """One more evaluation of a trained variant, all settings timed in one run: {"report", "seconds"}."""
@@ -143,12 +162,9 @@ class Ablation:
         return self._finished(name)[name]
 
     def _score(self, model: Path, settings, cfg: float, grid: Path | None = None) -> dict:
-        """``evaluate`` on the test set at the recipe's seed and size, without the per-example records
-        (the document does not need them)."""
-        report = evaluate(self.test_data(), model, settings, cfg=cfg, seed=self.recipe.seed, size=self.recipe.size,
-                          progress=self.progress, grid=grid, grid_rows=self.budget.grid_rows)
-        report.pop("examples")
-        return report
+        """``evaluate`` on the test set at the recipe's seed and size (the same noise for every run)."""
+        return evaluate(self.test_data(), model, settings, cfg=cfg, seed=self.recipe.seed, size=self.recipe.size,
+                        progress=self.progress, grid=grid, grid_rows=self.budget.grid_rows)
 
     def mllm_quality(self) -> dict | None:
         """Stage 0b's answer accuracy (random, pre-trained, majority answer), once it has run."""
@@ -160,19 +176,21 @@ class Ablation:
         return {name: json.loads(path.read_text())} if path.is_file() else {}
 
     def run(self, train: bool = True) -> tuple[dict[str, dict], dict[str, dict]]:
-        """Train and score every variant in turn, each followed by its extra measurement: ({variant name: its
-        evaluation}, {"smooth": the DLA model hard vs ramped, "induced": the copy-rich model's tau grid}).
-        ``train=False`` only collects what earlier runs finished."""
+        """Train and score every variant in turn (each seed of a SEEDED one), each followed by its extra
+        measurement: ({run key: its evaluation}, {"smooth": the DLA model hard vs ramped, "induced": the copy-rich
+        model's tau grid}). ``train=False`` only collects what earlier runs finished."""
         extra_for = {"dla": ("smooth", SMOOTH_PAIRS + SMOOTH_GRID), "copy_rich": ("induced", TAU_GRID)}
         results, extras = {}, {}
         for variant in self.variants:
             if not train:
-                results.update(self._finished(variant.name))
+                for key, _ in self.budget.runs(variant):
+                    results.update(self._finished(key))
                 extras.update(self._finished(extra_for[variant.name][0]) if variant.name in extra_for else {})
                 continue
-            self.on_log({"variant": variant.name, "label": variant.label})
-            torch.manual_seed(self.recipe.seed)
-            results[variant.name] = self.evaluate(variant)
+            for key, seed in self.budget.runs(variant):
+                self.on_log({"variant": key, "label": variant.label, "seed": seed})
+                torch.manual_seed(seed)
+                results[key] = self.evaluate(variant, key, seed)
             if variant.name in extra_for:
                 name, settings = extra_for[variant.name]
                 self.on_log({"extra": name})

@@ -32,11 +32,11 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
     p.add_argument("--cfg", type=float, default=DEFAULT_GUIDANCE, help=f"guidance scale (default {DEFAULT_GUIDANCE})")
     p.add_argument("--seed", type=int, default=0, help="base seed; example i uses seed + i (default 0)")
-    taus = p.add_mutually_exclusive_group()
-    taus.add_argument("--taus", action="append", metavar="TAU1,TAU2",
-                      help=f"a stage setting (repeatable; default {DEFAULT_SETTING.tau1:g},{DEFAULT_SETTING.tau2:g})")
-    taus.add_argument("--tau-sweep", action="store_true",
-                      help="the trade-off grid: " + ", ".join(s.name for s in SWEEP))
+    p.add_argument("--taus", action="append", metavar="TAU1,TAU2[,text]",
+                   help=f"a stage setting (repeatable; default {DEFAULT_SETTING.tau1:g},{DEFAULT_SETTING.tau2:g}); "
+                        "',text': the VAE-focused steps read the instruction without the references")
+    p.add_argument("--tau-sweep", action="store_true",
+                   help="the trade-off grid (with any --taus added): " + ", ".join(s.name for s in SWEEP))
     p.add_argument("--figure", metavar="FIG.png", default=None, help="draw the identity/adherence trade-off")
     p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the best present)")
     p.add_argument("--memory", default="auto", choices=MEMORY_MODES,
@@ -56,9 +56,24 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def settings_from_args(args) -> list:
-    if args.tau_sweep:
-        return list(SWEEP)
-    return [parse_taus(t) for t in args.taus] if args.taus else [DEFAULT_SETTING]
+    settings = (list(SWEEP) if args.tau_sweep else []) + [parse_taus(t) for t in args.taus or []]
+    return settings or [DEFAULT_SETTING]
+
+
+def add_compare_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("compare", help="two evaluated settings on the same examples: paired differences "
+                                              "with 95 % intervals")
+    p.add_argument("a", metavar="A.json:SETTING", help="a report from `squeeze eval --json` and one of its settings")
+    p.add_argument("b", metavar="B.json:SETTING", help="the same for the other side (same data and seeds)")
+    p.set_defaults(func=run_compare)
+    return p
+
+
+def run_compare(args) -> int:
+    from .compare import compare, markdown
+
+    print(markdown(compare(args.a, args.b), args.a, args.b))
+    return 0
 
 
 def check_args(args) -> None:

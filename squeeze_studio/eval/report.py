@@ -50,18 +50,26 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _with_interval(synth: dict, metric: str, value, digits: int) -> str:
+    """``value [low, high]``: the mean with its bootstrap 95 % interval over examples (``intervals``)."""
+    bounds = (synth.get("ci95") or {}).get(metric)
+    text = _fmt(value, digits)
+    return f"{text} [{_fmt(bounds[0], digits)}, {_fmt(bounds[1], digits)}]" if bounds and text != "-" else text
+
+
 def _row(name: str, block: dict, seconds) -> dict[str, str]:
     row = {"setting": name}
     synth, db = block.get("synth"), block.get("dreambench")
     if synth:
         row.update({
-            "subject PSNR": _fmt(synth["subject_psnr"], 2),
+            "subject PSNR [95 % CI]": _with_interval(synth, "subject_psnr", synth["subject_psnr"], 2),
             "aligned PSNR": _fmt(synth["aligned_subject_psnr"], 2),
             "PSNR": _fmt(synth["psnr"], 2),
-            "id top-1": _fmt(synth["identity_retrieval"]["top1"], 2),
-            "adherence": _fmt(synth["adherence_instructed"]),
-            "orient. (changed)": _fmt(synth["orientation_changed"]["accuracy"], 2),
-            "copy-paste": _fmt(synth["copy_paste"]["rate"], 2),
+            "id top-1": _with_interval(synth, "identity_top1", synth["identity_retrieval"]["top1"], 3),
+            "adherence": _with_interval(synth, "adherence_instructed", synth["adherence_instructed"], 3),
+            "orient. (changed)": _with_interval(synth, "orientation_changed", synth["orientation_changed"]["accuracy"],
+                                                2),
+            "copy-paste": _with_interval(synth, "copy_paste", synth["copy_paste"]["rate"], 3),
         })
     if db:
         row.update({k: _fmt(db.get(k), 4) for k in ("dino", "clip_i", "clip_t") if k in db})

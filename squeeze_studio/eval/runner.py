@@ -67,6 +67,7 @@ class Runner:
         start = time.perf_counter()
         out = self.pipe(image=references, prompt=instruction, negative_prompt=NEGATIVE_PROMPT,
                         tau1=setting.tau1, tau2=setting.tau2, reference_ramp=setting.ramp, guidance_scale=self.cfg,
+                        vae_focused_reading=setting.reading,
                         num_inference_steps=self.steps, height=self.size, width=self.size,
                         generator=torch.Generator("cpu").manual_seed(self.seed_for(index)), output_type="pil")
         return Generated(out.images[0].convert("RGB"), time.perf_counter() - start, out.stage_plan.summary())

@@ -1,4 +1,5 @@
-"""Stage settings an evaluation runs: one (tau1, tau2) pair each, with a readable name.
+"""Stage settings an evaluation runs: one (tau1, tau2) pair each (and the VAE-focused steps' reading), with a
+readable name.
 
 Plain Python (the CLI parses ``--taus`` before torch is imported).
 """
@@ -16,15 +17,19 @@ class StageSetting:
     tau1: float
     tau2: float
     ramp: bool = False  # the smooth variant: reference attention weight ramps across the joint band
+    reading: str = "null"  # below tau2: "null" (empty instruction) or "text" (the instruction read alone)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tau2 <= self.tau1 <= 1.0:
             raise ValueError(f"stage thresholds need 0 <= tau2 <= tau1 <= 1 (got {self.tau1:g},{self.tau2:g})")
+        if self.reading not in READINGS:
+            raise ValueError(f"the VAE-focused reading must be one of {', '.join(READINGS)} (got {self.reading!r})")
 
     @property
     def name(self) -> str:
         """The key in the JSON report, e.g. ``"0.95/0.85"``."""
-        return f"{self.tau1:g}/{self.tau2:g}" + (" ramp" if self.ramp else "")
+        return f"{self.tau1:g}/{self.tau2:g}" + (" ramp" if self.ramp else "") + (" text" if self.reading == "text"
+                                                                                 else "")
 
     @property
     def label(self) -> str:
@@ -32,12 +37,16 @@ class StageSetting:
         special = {(0.0, 0.0): "MLLM only", (1.0, 0.0): "MLLM+VAE every step", (1.0, 1.0): "VAE only",
                    (DEFAULT_TAU1, DEFAULT_TAU2): "paper default"}
         extra = "smooth ramp" if self.ramp else special.get((self.tau1, self.tau2))
+        if self.reading == "text":
+            extra = f"{extra}, instruction text kept" if extra else "instruction text kept below tau2"
         return f"{self.name} ({extra})" if extra else self.name
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "label": self.label, "tau1": self.tau1, "tau2": self.tau2, "ramp": self.ramp}
+        return {"name": self.name, "label": self.label, "tau1": self.tau1, "tau2": self.tau2, "ramp": self.ramp,
+                "reading": self.reading}
 
 
+READINGS = ("null", "text")  # stages.VaeFocusedReading's values (this module stays free of torch)
 DEFAULT_SETTING = StageSetting(DEFAULT_TAU1, DEFAULT_TAU2)
 
 # The trade-off grid: from "MLLM only throughout" through the paper's default to "MLLM + VAE at every step".
@@ -52,15 +61,17 @@ SWEEP = (
 
 
 def parse_taus(text: str) -> StageSetting:
-    """``"0.95,0.85"`` -> ``StageSetting(0.95, 0.85)``; a one-line ``ValueError`` otherwise."""
+    """``"0.95,0.85"`` -> ``StageSetting(0.95, 0.85)``, ``"1,1,text"`` -> the text reading; a one-line
+    ``ValueError`` otherwise."""
     parts = [p.strip() for p in str(text).split(",")]
-    if len(parts) != 2:
-        raise ValueError(f"--taus wants two numbers 'tau1,tau2' (got {text!r})")
+    wanted = f"--taus wants 'tau1,tau2' or 'tau1,tau2,text' (got {text!r})"
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in READINGS):
+        raise ValueError(wanted)
     try:
-        tau1, tau2 = (float(p) for p in parts)
+        tau1, tau2 = (float(p) for p in parts[:2])
     except ValueError:
-        raise ValueError(f"--taus wants two numbers 'tau1,tau2' (got {text!r})") from None
-    return StageSetting(tau1, tau2)
+        raise ValueError(wanted) from None
+    return StageSetting(tau1, tau2, reading=parts[2] if len(parts) == 3 else "null")
 
 
 def unique_settings(settings) -> list[StageSetting]:

@@ -118,16 +118,17 @@ def domain_mllm(train: list[dict], recipe: DemoRecipe, work: Path | None = None)
     return mllm, processor
 
 
-def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "dla", work: Path | None = None):
-    """The untrained pipeline: the stage-0b MLLM (see ``domain_mllm``), fresh connector and transformer,
-    seeded by the recipe."""
+def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "dla", work: Path | None = None,
+             init_seed: int | None = None):
+    """The untrained pipeline: the stage-0b MLLM (see ``domain_mllm``, seeded by the recipe), fresh connector and
+    transformer initialised from ``init_seed`` (default: the recipe's seed)."""
     from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
 
     from ..dla import LayerConnector
     from ..pipeline import SqueezePipeline
 
     mllm, processor = domain_mllm(train, recipe, work)
-    torch.manual_seed(recipe.seed)
+    torch.manual_seed(recipe.seed if init_seed is None else init_seed)
     latent = vae.config.latent_channels
     transformer = QwenImageTransformer2DModel(
         patch_size=2, in_channels=latent * 4, out_channels=latent, num_layers=recipe.transformer_layers,

@@ -147,6 +147,27 @@ def test_tau_sweep_and_default_settings():
     assert settings_from_args(_parse(["--data", "d", "--model", "m", "--json", "o", "--tau-sweep"])) == list(SWEEP)
     [default] = settings_from_args(_parse(["--data", "d", "--model", "m", "--json", "o"]))
     assert (default.tau1, default.tau2) == (0.95, 0.85)
+    argv = ["--data", "d", "--model", "m", "--json", "o", "--tau-sweep", "--taus", "1,1,text"]
+    more = settings_from_args(_parse(argv))
+    assert more[:-1] == list(SWEEP) and more[-1].reading == "text" and more[-1].name == "1/1 text"
+    assert "instruction text kept" in more[-1].label
+
+
+def test_compare_pairs_two_settings_example_by_example(run, capsys):
+    from squeeze_studio.cli import main
+    from squeeze_studio.eval.compare import compare
+
+    _, _, out = run
+    report = out / "report.json"
+    rows = {r["metric"]: r for r in compare(f"{report}:target", f"{report}:copy_reference")}
+    assert rows["adherence_instructed"]["a"] == 1.0  # the target itself follows every instruction
+    assert rows["adherence_instructed"]["delta"] == pytest.approx(1.0 - rows["adherence_instructed"]["b"])
+    same = {r["metric"]: r for r in compare(f"{report}:1/0", f"{report}:1/0")}
+    assert same["subject_psnr"]["delta"] == 0 and same["subject_psnr"]["verdict"] == "no difference measured"
+    assert main(["compare", f"{report}:0.95/0.85", f"{report}:1/0"]) == 0
+    assert "| subject PSNR |" in capsys.readouterr().out
+    assert main(["compare", f"{report}:0.5/0.5", f"{report}:1/0"]) == 2
+    assert "has no setting '0.5/0.5'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -156,6 +177,7 @@ def test_tau_sweep_and_default_settings():
         (["--model", "{tmp}"], "not a model folder"),
         (["--model", "{tmp}/missing"], "model not found: "),
         (["--taus", "0.5,0.9"], "stage thresholds"),
+        (["--taus", "0.9,0.5,image"], "--taus wants"),
         (["--steps", "0"], "--steps"),
         (["--json", "{tmp}/no/such/out.json"], "folder for --json"),
         (["--clip", "{tmp}/missing"], "--clip model folder not found"),
