@@ -54,6 +54,14 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                        help="comma-separated transformer module names that get a LoRA (default: every attention "
                             "projection of both streams)")
     stage.add_argument("--subject-weight", type=float, default=0.0)
+    stage.add_argument("--timestep-sampling", choices=("inference", "logit_normal"), default="inference",
+                       help="inference (default): t spread as the inference schedule's steps, with its shift at this "
+                            "size; logit_normal: mid noise levels (docs/DESIGN.md 5.3)")
+    stage.add_argument("--stage-aware", action="store_true",
+                       help="identity stage: condition each t as the paper's stage plan does (no references from "
+                            "tau1 up, the VAE-focused reading below tau2)")
+    stage.add_argument("--vae-reading", choices=("null", "text", "both"), default="both",
+                       help="with --stage-aware, what the steps below tau2 read (default both, half each)")
     stage.add_argument("--size", type=int, default=None, help="training resolution (default: the model's)")
     stage.add_argument("--reference-area", type=int, default=None, metavar="PIXELS",
                        help="references are encoded at about this many pixels, keeping their aspect ratio "
@@ -200,7 +208,10 @@ def run_stage(args) -> int:
                          lora_targets=targets, subject_weight=args.subject_weight,
                          null_dropout=0.1 if args.stage == "identity" else 0.0, warmup_steps=args.warmup,
                          checkpoint_every=args.checkpoint_every, seed=args.seed, gradient_accumulation=args.grad_accum,
-                         gradient_checkpointing=args.gradient_checkpointing, mixed_precision=mixed)
+                         gradient_checkpointing=args.gradient_checkpointing, mixed_precision=mixed,
+                         timestep_sampling=args.timestep_sampling, vae_reading=args.vae_reading,
+                         stage_taus=(PAPER_DEFAULTS.tau1, PAPER_DEFAULTS.tau2)
+                         if args.stage_aware and args.stage == "identity" else None)
     summary = train_stage(pipe, store, config, work / "stage", size,
                           on_log=lambda r: print(f"step {r['step']} loss {r['loss']:.4f} ({r['seconds']:.0f} s)",
                                                  flush=True))
@@ -220,6 +231,8 @@ def run_stage(args) -> int:
                     "reference_area": store.settings["reference_area"], "batch_size": args.batch_size,
                     "grad_accum": args.grad_accum, "processes": PartialState().num_processes,
                     "learning_rate": args.lr, "mixed_precision": mixed, "quantize_base": args.quantize_base,
+                    "timestep_sampling": args.timestep_sampling, "stage_aware": args.stage_aware,
+                    "vae_reading": args.vae_reading,
                     "final_loss": (summary.get("log") or [{}])[-1].get("loss")}
         save_addon(pipe, args.out, source, defaults, training)
     print(f"wrote {'model folder' if args.full else 'add-on'} {args.out}")
