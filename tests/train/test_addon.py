@@ -23,7 +23,7 @@ def trained_addon(tmp_path_factory, tiny_stock_dir):
     # lr 1: the 100-step warm-up leaves 2 steps at 1-2 % of it, enough to move the weights visibly.
     assert main(["train", "stage", "--model", str(tiny_stock_dir), "--data", str(data), "--stage", "identity",
                  "--steps", "2", "--out", str(addon), "--lora-rank", "4", "--batch-size", "2", "--size", "64",
-                 "--lr", "1.0"]) == 0
+                 "--lr", "1.0", "--stage-aware"]) == 0
     return addon
 
 
@@ -41,6 +41,9 @@ def test_training_writes_a_small_addon_that_names_its_base(trained_addon, tiny_s
         "connector", "pytorch_lora_weights.safetensors", "squeeze_addon.json"]
     assert not (trained_addon / "transformer").exists() and not (trained_addon / "text_encoder").exists()
     assert config["stage_defaults"]["tau1"] == 0.95  # trained for staged inference, until a sweep tunes it
+    training = config["training"]
+    assert (training["timestep_sampling"], training["stage_aware"], training["vae_reading"]) == ("inference", True,
+                                                                                                 "both")
 
 
 def test_base_plus_addon_equals_the_merged_folder_and_differs_from_the_bare_base(trained_addon, tiny_stock_dir,
