@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from . import settings as real
 
@@ -21,6 +22,13 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     demo.add_argument("--mllm-steps", type=int, default=0, metavar="STEPS",
                       help="stage 0b: pre-train the MLLM on scene captions and questions first (default 0: random)")
     demo.set_defaults(func=run_demo)
+
+    curves = commands.add_parser("curves", help="draw training-loss curves from a work folder's logs")
+    curves.add_argument("--run", action="append", required=True, metavar="LABEL=DIR:STAGE,STAGE,...",
+                        help="one line set: a label, a work folder and its stage folders in training order "
+                             "(repeatable), e.g. v4=work/demo:stage1,stage2,stage2-restart")
+    curves.add_argument("--out", required=True, help="figure to write (PNG)")
+    curves.set_defaults(func=run_curves)
 
     stage = commands.add_parser(
         "stage", help="stage 1 (align) or 2 (identity) on a JSONL dataset; writes an add-on",
@@ -91,6 +99,20 @@ def run_demo(args) -> int:
     report = build_demo(args.out, args.work, replace(recipe, use_references=not args.no_references,
                                                        pairs_first_steps=args.pairs_first, mllm_steps=args.mllm_steps))
     print(f"wrote {args.out} in {report['seconds']:.0f} s")
+    return 0
+
+
+def run_curves(args) -> int:
+    from .curves import plot_curves, stage_logs
+
+    runs = {}
+    for spec in args.run:
+        label, eq, rest = spec.partition("=")
+        folder, colon, stages = rest.rpartition(":")
+        if not eq or not colon or not folder or not stages:
+            raise ValueError(f"--run wants LABEL=DIR:STAGE,STAGE,... (got {spec!r})")
+        runs[label] = stage_logs(Path(folder), [s for s in stages.split(",") if s])
+    print(f"wrote {plot_curves(runs, args.out)}")
     return 0
 
 
