@@ -25,7 +25,7 @@ from ..stages import Stage, StagePlan, VaeFocusedReading
 
 ENCODING_CACHE_SIZE = 4
 NULL_INSTRUCTION = " "
-DEFAULT_VAE_READING = VaeFocusedReading.NULL  # measured: docs/ablations.md section 3b
+DEFAULT_VAE_READING = VaeFocusedReading.TEXT  # measured on the demo model v4: docs/DESIGN.md 5.2
 
 
 class NonFiniteError(ValueError):

@@ -72,7 +72,8 @@ def test_streams_seen_at_the_transformer_follow_the_plan(tiny_pipeline, referenc
     spy = TransformerSpy(pipe.transformer)
     try:
         out = pipe(image=references, prompt="a toy on a beach", tau1=0.8, tau2=0.4, guidance_scale=guidance,
-                   num_inference_steps=steps, height=64, width=64, generator=torch.Generator().manual_seed(0))
+                   num_inference_steps=steps, height=64, width=64, vae_focused_reading="null",
+                   generator=torch.Generator().manual_seed(0))
     finally:
         spy.remove()
     plan = out.stage_plan
