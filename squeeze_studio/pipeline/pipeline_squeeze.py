@@ -160,11 +160,13 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
             self._encodings.move_to_end(key)
             return self._encodings[key]
         shown = [self.backbone.condition_image(img, self.config.condition_image_area) for img in images]
-        prompts, prompt_images = [prompt, negative_prompt], [shown, shown]
+        # The instruction read alone (the "text" reading of the VAE-focused steps) rides in the same pass.
+        prompts, prompt_images = [prompt, negative_prompt, prompt], [shown, shown, []]
         if self._null_encoding is None:
             prompts.append(NULL_INSTRUCTION)
             prompt_images.append([])
-        positive, negative, *null = self.encoder.encode(prompts, prompt_images)
+        positive, negative, text, *null = self.encoder.encode(prompts, prompt_images)
+        self._remember_text(prompt, text)
         self._null_encoding = null[0] if null else self._null_encoding
         references = (self.backbone.encode_references(images, self.config.reference_image_area)
                       if images else None)
@@ -175,13 +177,16 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
 
     def encode_text(self, prompt: str) -> MLLMEncoding:
         """The instruction read by the MLLM without the references (the "text" reading of the VAE-focused
-        steps), cached by text."""
+        steps); ``encode`` makes it in its own pass, so this finds it cached."""
         if prompt not in self._text_encodings:
-            self._text_encodings[prompt] = self.encoder.encode([prompt], [[]])[0]
-            while len(self._text_encodings) > ENCODING_CACHE_SIZE:
-                self._text_encodings.popitem(last=False)
+            self._remember_text(prompt, self.encoder.encode([prompt], [[]])[0])
         self._text_encodings.move_to_end(prompt)
         return self._text_encodings[prompt]
+
+    def _remember_text(self, prompt: str, encoding: MLLMEncoding) -> None:
+        self._text_encodings[prompt] = encoding
+        while len(self._text_encodings) > ENCODING_CACHE_SIZE:
+            self._text_encodings.popitem(last=False)
 
     def clear_encoding_cache(self) -> None:
         self._encodings.clear()

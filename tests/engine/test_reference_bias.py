@@ -56,8 +56,9 @@ def test_the_stock_processors_come_back_even_after_an_error(tiny_pipeline):
 
 def test_the_ramp_rises_across_the_joint_band_only():
     plan = StagePlan.from_taus([1.0, 0.95, 0.9, 0.85, 0.5], 0.95, 0.85, ramp=True)
-    assert plan.stages == (Stage.MLLM_ONLY, Stage.JOINT, Stage.JOINT, Stage.JOINT, Stage.VAE_FOCUSED)
-    assert [plan.reference_weight(i) for i in range(5)] == pytest.approx([1.0, 0.0, 0.5, 1.0, 1.0])
+    # t >= tau1 is MLLM-only (the paper's rule): the band's weight rises from above 0 just below tau1
+    assert plan.stages == (Stage.MLLM_ONLY, Stage.MLLM_ONLY, Stage.JOINT, Stage.JOINT, Stage.VAE_FOCUSED)
+    assert [plan.reference_weight(i) for i in range(5)] == pytest.approx([1.0, 1.0, 0.5, 1.0, 1.0])
     hard = StagePlan.from_taus([1.0, 0.9], 0.95, 0.85)
     assert [hard.reference_weight(i) for i in range(2)] == [1.0, 1.0]
 
