@@ -58,8 +58,7 @@ def _seconds(result, setting=DEFAULT, cfg=GUIDANCES[0]):
 def _ci(synth: dict, metric: str, value, digits: int) -> str:
     """``value`` with its 95 % interval, e.g. ``8.31 [7.95, 8.66]`` (the bare value for reports made before
     intervals were recorded)."""
-    bounds = (synth.get("ci95") or {}).get(metric)
-    return _f(value, digits) + (f" [{_f(bounds[0], digits)}, {_f(bounds[1], digits)}]" if bounds else "")
+    return _f(value, digits) + intervals.format_interval((synth.get("ci95") or {}).get(metric), digits)
 
 
 def _row(name: str, synth: dict | None, paper=None) -> str:
@@ -116,8 +115,7 @@ def _compare(results: dict, name_a: str, name_b: str, paper_a, paper_b, a: str, 
             continue
         verdicts = {intervals.verdict(p["ci95"], 1 if paper > 0 else -1) for p in pairs}
         verdict = verdicts.pop() if len(verdicts) == 1 else "no difference measured (the seeds disagree)"
-        deltas = "; ".join(f"{p['delta']:+.{digits}f}{unit} [{p['ci95'][0]:+.{digits}f}, {p['ci95'][1]:+.{digits}f}]"
-                           for p in pairs)
+        deltas = "; ".join(intervals.format_difference(p, digits, unit) for p in pairs)
         parts.append(f"{label} {deltas} (paper: {'DINO' if metric == 'subject_psnr' else 'CLIP-T'} {paper:+.4f}): "
                      f"{verdict}")
     seeds = f" ({len(keys_a)} seed{'s' if len(keys_a) > 1 else ''})"
@@ -305,9 +303,8 @@ def _difference(results: dict, key_a: str, key_b: str, a: str, b: str, setting_a
             parts.append(f"{label}: no per-example records")
             continue
         verdict = intervals.verdict(pair["ci95"])
-        parts.append(f"{label} {pair['delta']:+.{digits}f}{unit} [{pair['ci95'][0]:+.{digits}f}, "
-                     f"{pair['ci95'][1]:+.{digits}f}]" + (" (no difference measured)"
-                                                          if verdict == "no difference measured" else ""))
+        parts.append(f"{label} {intervals.format_difference(pair, digits, unit)}"
+                     + (" (no difference measured)" if verdict == "no difference measured" else ""))
     return f"{a} against {b}: " + ", ".join(parts) + "."
 
 

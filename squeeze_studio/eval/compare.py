@@ -59,14 +59,12 @@ def _nanmean(values) -> float | None:
 
 
 def markdown(rows: list[dict], side_a: str, side_b: str) -> str:
-    def fmt(value, digits, sign=False):
-        return "–" if value is None else f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    def fmt(value, digits):
+        return "–" if value is None else f"{value:.{digits}f}"
 
     lines = [f"| metric | A: {side_a} | B: {side_b} | A − B [95 % CI] | reading |", "|---|---|---|---|---|"]
     for row in rows:
         label, unit, digits = LABELS[row["metric"]]
-        ci = row["ci95"]
-        delta = fmt(row["delta"], digits, True) + unit
-        delta += f" [{fmt(ci[0], digits, True)}, {fmt(ci[1], digits, True)}]" if ci else ""
+        delta = intervals.format_difference(row, digits, unit)
         lines.append(f"| {label} | {fmt(row['a'], digits)} | {fmt(row['b'], digits)} | {delta} | {row['verdict']} |")
     return "\n".join(lines)

@@ -89,6 +89,21 @@ def intervals(records: Sequence[Mapping], method: str) -> dict[str, list[float] 
     return {name: mean_interval(values) for name, values in per_example(records, method).items()}
 
 
+def format_interval(ci95: Sequence[float] | None, digits: int, signed: bool = False) -> str:
+    """`` [low, high]`` to append to a mean or a difference (``signed``: with +/-), or "" without an interval."""
+    if not ci95:
+        return ""
+    sign = "+" if signed else ""
+    return f" [{ci95[0]:{sign}.{digits}f}, {ci95[1]:{sign}.{digits}f}]"
+
+
+def format_difference(pair: Mapping, digits: int, unit: str = "") -> str:
+    """A ``difference`` as text, e.g. ``+0.08 dB [+0.05, +0.12]``."""
+    if pair.get("delta") is None:
+        return "–" + unit
+    return f"{pair['delta']:+.{digits}f}{unit}" + format_interval(pair.get("ci95"), digits, signed=True)
+
+
 def verdict(ci95: Sequence[float] | None, paper_sign: int | None = None) -> str:
     """How a difference reads: "higher" / "lower" only when its interval excludes zero, else "no difference
     measured"; with ``paper_sign`` (+1 or -1, the paper's direction) "agrees with the paper" or "disagrees

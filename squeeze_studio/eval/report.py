@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .intervals import format_interval
+
 
 def json_safe(value):
     """``value`` with numpy scalars as Python numbers, tuples as lists and non-finite floats as None."""
@@ -52,9 +54,8 @@ def _fmt(value, digits: int = 3) -> str:
 
 def _with_interval(synth: dict, metric: str, value, digits: int) -> str:
     """``value [low, high]``: the mean with its bootstrap 95 % interval over examples (``intervals``)."""
-    bounds = (synth.get("ci95") or {}).get(metric)
     text = _fmt(value, digits)
-    return f"{text} [{_fmt(bounds[0], digits)}, {_fmt(bounds[1], digits)}]" if bounds and text != "-" else text
+    return text if text == "-" else text + format_interval((synth.get("ci95") or {}).get(metric), digits)
 
 
 def _row(name: str, block: dict, seconds) -> dict[str, str]:
