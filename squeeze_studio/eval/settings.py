@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..request import DEFAULT_TAU1, DEFAULT_TAU2
+from ..stages.schedule import VaeFocusedReading  # plain Python, like this module
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class StageSetting:
                 "reading": self.reading}
 
 
-READINGS = ("null", "text")  # stages.VaeFocusedReading's values (this module stays free of torch)
+READINGS = tuple(reading.value for reading in VaeFocusedReading)
 DEFAULT_SETTING = StageSetting(DEFAULT_TAU1, DEFAULT_TAU2)
 
 # The trade-off grid: from "MLLM only throughout" through the paper's default to "MLLM + VAE at every step".

@@ -5,7 +5,8 @@
 - tau2 <= t < tau1: ``JOINT``, MLLM stream and reference VAE tokens.
 - t < tau2: ``VAE_FOCUSED``. The MLLM stream gives way and identity detail is refined from the reference
   tokens. What replaces it is a reading the paper leaves open (``VaeFocusedReading``): the null conditioning
-  (empty instruction, no images; the default) or the instruction read by the MLLM without the references.
+  (empty instruction, no images) or the instruction read by the MLLM without the references (the pipeline's
+  default, by measurement: docs/DESIGN.md 5.2).
   Classifier-free guidance is skipped in these steps.
 
 With ``ramp=True`` the switch at tau1 is smooth: across the joint band the reference tokens' attention

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ..backbones import Conditioning, ReferenceTokens
-from ..stages import Stage, stage_at
+from ..stages import Stage, VaeFocusedReading, stage_at
 from .checkpoint import StageProgress
 from .encode import EncodedExample, as_source, null_states
 from .loop import LoopSettings, run_steps
@@ -126,7 +126,7 @@ class FlowMatchingStep:
     @staticmethod
     def _vae_readings(count: int, reading: str, generator) -> list[str]:
         """Per example, the stream its VAE-focused steps read: "null" or "text"; "both" draws half of each."""
-        if reading not in ("null", "text", "both"):
+        if reading != "both" and reading not in {r.value for r in VaeFocusedReading}:
             raise ValueError(f"the VAE-focused reading must be 'null', 'text' or 'both' (got {reading!r})")
         draws = torch.rand(count, generator=generator)  # drawn whatever the reading: runs resume alike
         if reading != "both":
@@ -136,17 +136,15 @@ class FlowMatchingStep:
     def _staged_velocity(self, examples, xt, t, stream: str, refs, stage_taus, readings) -> torch.Tensor:
         """Each example sees what inference gives its t (``stages.stage_at``): no reference tokens from tau1
         up, the VAE-focused reading's stream below tau2."""
-        stages = [stage_at(float(v), *stage_taus) for v in t.tolist()]
-        groups = [(Stage.MLLM_ONLY, stream, None), (Stage.JOINT, stream, refs),
-                  (Stage.VAE_FOCUSED, "null", refs), (Stage.VAE_FOCUSED, "text", refs)]
+        # Per example: the stream it reads and whether the reference tokens are in its sequence.
+        streams = []
+        for v, reading in zip(t.tolist(), readings, strict=True):
+            stage = stage_at(v, *stage_taus)
+            streams.append((reading if stage is Stage.VAE_FOCUSED else stream, stage.uses_references))
         velocity = torch.empty_like(xt)
-        for stage, group_stream, group_refs in groups:
-            focused = stage is Stage.VAE_FOCUSED
-            rows = torch.tensor([s is stage and (not focused or r == group_stream)
-                                 for s, r in zip(stages, readings, strict=True)])
-            index = rows.nonzero().flatten()
-            if len(index) == 0:
-                continue
+        for group_stream, with_refs in dict.fromkeys(streams):
+            index = torch.tensor([i for i, key in enumerate(streams) if key == (group_stream, with_refs)])
+            group_refs = refs if with_refs else None
             group = [examples[i] for i in index.tolist()]
             sub_refs = None if group_refs is None else ReferenceTokens(group_refs.tokens[index], group_refs.grids)
             velocity[index] = self.pipe.backbone.predict(xt[index], t[index], self.conditioning(group, group_stream),
