@@ -51,5 +51,10 @@ def prepare(window, references: list[str], instruction: str = "the toy on a beac
     studio.controls.set("seed", 7)
 
 
+def wait_until_paused(qtbot, factory) -> None:
+    """Until the fake engine's run has reached its ``pause_after_step`` and waits there."""
+    qtbot.waitUntil(lambda: factory.engine is not None and factory.engine.paused.is_set(), timeout=LONG)
+
+
 def centre(widget: QWidget) -> QPoint:
     return widget.rect().center()

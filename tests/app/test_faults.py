@@ -31,7 +31,7 @@ from squeeze_studio.recipe import read_recipe
 from squeeze_studio.request import GenerationRequest
 
 from .fake_engine import FakeEngineFactory
-from .helpers import LONG, prepare
+from .helpers import LONG, prepare, wait_until_paused
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("app_driver.py")
@@ -445,7 +445,7 @@ def test_a_results_folder_deleted_while_running_is_made_again(make_window, qtbot
     studio = window.studio
     prepare(window, images[:1], steps=3)
     studio.generate()
-    qtbot.waitUntil(lambda: factory.engine is not None and factory.engine.paused.is_set(), timeout=LONG)
+    wait_until_paused(qtbot, factory)
     shutil.rmtree(studio_home / "results", ignore_errors=True)
     with qtbot.waitSignal(studio.job_finished, timeout=LONG):
         factory.engine.resume.set()

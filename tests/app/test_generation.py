@@ -9,7 +9,7 @@ from squeeze_studio.app.persistence.history_index import HistoryIndex
 from squeeze_studio.recipe import read_recipe
 
 from .fake_engine import FakeEngineFactory
-from .helpers import LONG, prepare, real_engine_window
+from .helpers import LONG, prepare, real_engine_window, wait_until_paused
 
 
 def test_full_generation_streams_a_preview_per_step_and_records_the_result(make_window, qtbot, tiny_model, images):
@@ -82,7 +82,7 @@ def test_cancel_mid_run_from_the_window(make_window, qtbot, images):
     studio = window.studio
     prepare(window, images[:1], steps=6)
     studio.generate()
-    qtbot.waitUntil(lambda: factory.engine is not None and factory.engine.paused.is_set(), timeout=LONG)
+    wait_until_paused(qtbot, factory)
     assert window.workspace.canvas.cancel_button.isVisible() and window.workspace.canvas.cancel_button.isEnabled()
 
     with qtbot.waitSignal(studio.job_finished, timeout=LONG) as finished:
@@ -101,7 +101,7 @@ def test_escape_in_the_editor_cancels(make_window, qtbot, images):
     window.workspace.editor.setFocus()
     # Ctrl+Enter generates.
     qtbot.keyClick(window.workspace.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: factory.engine is not None and factory.engine.paused.is_set(), timeout=LONG)
+    wait_until_paused(qtbot, factory)
     with qtbot.waitSignal(window.studio.job_finished, timeout=LONG) as finished:
         qtbot.keyClick(window.workspace.editor, Qt.Key.Key_Escape)
     assert finished.args == ["cancelled"]
@@ -113,7 +113,7 @@ def test_closing_the_window_mid_run_cancels_and_joins_the_worker(make_window, qt
     studio = window.studio
     prepare(window, images[:1], steps=50)
     studio.generate()
-    qtbot.waitUntil(lambda: factory.engine is not None and factory.engine.paused.is_set(), timeout=LONG)
+    wait_until_paused(qtbot, factory)
 
     window.close()  # must not hang: the paused run sees the cancel flag
 
