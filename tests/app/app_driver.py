@@ -4,7 +4,9 @@ script instead of a person. It prints one JSON object per line on stdout:
 - ``{"event": "restored", ...}`` once the window is built: the references, instruction and controls it restored;
 - ``{"event": "work-saved"}`` after it set up the work (first run only) and the autosave wrote it;
 - ``{"event": "result", "path": ...}`` for every result saved and added to the history (``generate`` mode);
-- ``{"event": "closing"}`` just before it closes the window while the model loads (``quit-loading`` mode).
+- ``{"event": "closing"}`` just before it closes the window while the model loads (``quit-loading`` mode);
+- ``{"event": "loaded"}`` from the worker thread the moment a model load finishes (``quit-loading`` mode), so the
+  test can tell whether the quit waited for it.
 
     python tests/app/app_driver.py generate REF...        # generate forever, until killed
     python tests/app/app_driver.py quit-loading REF...    # close the window while the model loads
@@ -32,7 +34,7 @@ def say(**event) -> None:
 
 
 def main() -> int:
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from squeeze_studio.app.main import AppStart, configure_application
@@ -52,6 +54,8 @@ def main() -> int:
         say(event="restored", references=studio.subjects.references(),
             **{name: controls.get(name) for name in WORK})
         if mode == "quit-loading":
+            worker = studio.client.worker  # said in the worker thread itself: the main thread may be busy closing
+            worker.model_ready.connect(lambda *_: say(event="loaded"), Qt.ConnectionType.DirectConnection)
             QTimer.singleShot(0, lambda: (say(event="closing", loading=studio.loading_model), window.close()))
             return
         if window.fresh_start:  # the first start loaded a sample subject: the work goes in a subject of its own

@@ -78,6 +78,7 @@ class FakeEngine:
         self.mllm_runs = 0
         self.pause_after_step = pause_after_step
         self.step_seconds = step_seconds  # how long each step takes (a real model's step)
+        self.steps_run = 0                # steps finished over the engine's life
         self.paused = threading.Event()   # set while the fake waits mid-run
         self.resume = threading.Event()   # the test sets it to let the run go on
 
@@ -124,6 +125,7 @@ class FakeEngine:
                                        f"at {width}x{height}{hint(lighter)}", lighter)
                 if self.step_seconds:
                     time.sleep(self.step_seconds)
+                self.steps_run += 1
                 yield StepEvent(step, total, Image.new("RGB", (8, 8), (step * 10 % 256, 80, 160)), "joint", index)
                 if self.pause_after_step == step and index == 0:
                     self.paused.set()

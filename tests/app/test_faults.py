@@ -170,12 +170,13 @@ def test_closing_mid_generation_returns_within_one_step(make_window, qtbot, imag
     prepare(window, images[:1], steps=100)
     studio.generate()
     qtbot.waitUntil(lambda: studio.generation.previews_received >= 2, timeout=LONG)
+    steps_before = factory.engine.steps_run
     start = time.perf_counter()
     window.close()
     took = time.perf_counter() - start
     print(f"\nclose mid-generation: {took * 1000:.0f} ms with {step * 1000:.0f} ms steps")
     assert studio.client.thread.isFinished()
-    assert took <= step + 0.5  # the step in flight, plus saving the session and the layout
+    assert factory.engine.steps_run - steps_before <= 1  # only the step in flight finished, not the other 90-odd
     assert studio.history.records == []
 
 
@@ -188,17 +189,20 @@ def test_quit_while_a_model_loads_does_not_wait_for_it(make_window, qtbot, image
     prepare(window, images[:1], instruction="keep me", steps=4)
     studio.generate()
     assert factory.load_started.wait(10)
+    release = threading.Timer(30, gate.set)  # a close that waited for the load would return only after this
+    release.start()
     try:
         start = time.perf_counter()
         window.close()
         window.close()  # a second Quit
         took = time.perf_counter() - start
         print(f"\nquit during a model load: {took * 1000:.0f} ms")
-        assert took <= 0.5
+        assert not gate.is_set()  # the load was still going when the window had closed
         assert not window.worker_joined
         saved = json.loads((studio_home / "session.json").read_text())
         assert saved["controls"]["instruction"] == "keep me"
     finally:
+        release.cancel()
         gate.set()  # the load ends; the thread then stops by itself
         assert studio.client.thread.wait(10_000)
 
@@ -222,17 +226,19 @@ def read_event(child: subprocess.Popen, timeout: float = 120) -> dict:
 
 def test_quit_while_the_real_app_loads_the_model_exits_at_once(tmp_path, images):
     """The real app start (AppStart) with the demo model: the window closes while the worker imports torch and loads;
-    the process ends at once with status 0 and the session saved."""
+    the process ends with status 0 and the session saved, without waiting for the load (the child says "loaded" from
+    the worker thread the moment the load ends; that line must never come). How long the exit took is printed, not
+    asserted: a loaded machine can hold the interpreter lock in one long C call of the torch import."""
     home = tmp_path / "home"
     child = run_driver("quit-loading", home, images[:1])
     assert read_event(child)["event"] == "restored"
     assert read_event(child)["event"] == "closing"
     start = time.perf_counter()
-    code = child.wait(timeout=60)
+    rest, _ = child.communicate(timeout=120)
     took = time.perf_counter() - start
-    print(f"\nreal app quit during the model load: exit {code} after {took * 1000:.0f} ms")
-    assert code == 0
-    assert took <= 2.0  # a cold torch import and demo load take longer than this here
+    print(f"\nreal app quit during the model load: exit {child.returncode} after {took * 1000:.0f} ms")
+    assert child.returncode == 0
+    assert [json.loads(line)["event"] for line in rest.splitlines()] == []  # no "loaded": the load was not awaited
     assert json.loads((home / "session.json").read_text())["version"] == 1
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import struct
-import time
 import warnings
 import zlib
 from pathlib import Path
@@ -62,10 +61,8 @@ def test_a_png_claiming_60000_by_60000_pixels_fails_in_one_line_without_a_warnin
 def test_a_huge_parameters_chunk_is_ignored_and_pillows_text_limit_is_one_line(tmp_path):
     fine = recipe_png(tmp_path / "fine.png", {"instruction": "the toy"}, parameters="x" * (5 * 2**20))
     assert inspect_recipe(fine).request.instruction == "the toy"  # 5 MB of A1111 text: never parsed
-    start = time.perf_counter()
     huge = recipe_png(tmp_path / "huge.png", {"instruction": "the toy"}, parameters="x" * (70 * 2**20))
     refused(inspect_recipe(huge), "huge.png cannot be read: Too much memory used in text chunks")
-    assert time.perf_counter() - start < 20
 
 
 def test_a_huge_recipe_chunk_is_capped(tmp_path):
