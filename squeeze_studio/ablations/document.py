@@ -172,6 +172,9 @@ def _preamble(results: dict, extras: dict, budget: Budget, machine: str) -> list
     total = sum(s["train"] + s["eval"] for s in seconds.values()) + extra_seconds
     first = next((r for r in results.values() if r), None)
     examples = first["reports"][f"{GUIDANCES[0]:g}"]["counts"]["examples"] if first else budget.eval_count
+    threads = sorted({r["threads"] for r in results.values() if r and "threads" in r})
+    if threads:  # each run records its own: runs may share the machine side by side (``squeeze ablate --only``)
+        machine += f", {' or '.join(map(str, threads))} CPU thread{'s' if threads != [1] else ''} per run"
     lines = [f"- Machine: {machine}.",
              f"- Budget per training variant: {budget.steps} optimiser steps at the demo recipe's batch size "
              f"(two-stage: {budget.align_steps} of them stage 1). The same data and VAE for all, and the same "

@@ -149,7 +149,7 @@ class Ablation:
         stages = [json.loads(p.read_text()) for p in sorted(model.parent.glob("stage*/progress.json"))]
         seconds = {"train": sum(s.get("seconds", 0.0) for s in stages), "eval": time.perf_counter() - start}
         write_json({"variant": variant.name, "key": key, "seed": seed, "reports": reports, "seconds": seconds,
-                    "grid": str(done.with_name(f"{key}-grid.png"))}, done)
+                    "threads": torch.get_num_threads(), "grid": str(done.with_name(f"{key}-grid.png"))}, done)
         return self._finished(key)[key]
 
     def extra(self, name: str, variant: Variant, settings) -> dict:

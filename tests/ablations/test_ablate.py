@@ -14,6 +14,12 @@ def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
     assert main(["ablate", "--smoke", "--report-only", "--out", str(out), "--work", str(work)]) == 0
     assert "**Not run yet:** DLA, two-stage" in (out / "ablations.md").read_text()  # nothing trained yet
     assert not (work / "variants").exists()
+    # one process's share (--only), then the rest resumes in the same work folder
+    assert main(["ablate", "--smoke", "--quiet", "--only", "dla", "--threads", "1", "--out", str(out),
+                 "--work", str(work)]) == 0
+    assert sorted(p.name for p in (work / "variants").iterdir()) == ["dla", "dla@1"]
+    partial = (out / "ablations.md").read_text()
+    assert "**Not run yet:** DLA, two-stage, copy-rich" in partial and "1 CPU thread per run" in partial
     assert main(["ablate", "--smoke", "--quiet", "--out", str(out), "--work", str(work)]) == 0
     document = (out / "ablations.md").read_text()
     for heading in ("## 1. Connector", "## 2. Training schedule", "## 3. Stage thresholds", "## 4. Baselines",
@@ -44,3 +50,9 @@ def test_ablate_smoke_writes_every_table_and_resumes(tmp_path, capsys):
 def test_ablate_reports_a_missing_output_folder_in_one_line(tmp_path, capsys):
     assert main(["ablate", "--smoke", "--out", str(tmp_path / "no" / "docs"), "--work", str(tmp_path / "w")]) == 2
     assert "folder for --out not found" in capsys.readouterr().err
+
+
+def test_ablate_refuses_an_unknown_variant_in_one_line(tmp_path, capsys):
+    assert main(["ablate", "--smoke", "--only", "dla,nope", "--out", str(tmp_path), "--work", str(tmp_path / "w")]) == 2
+    assert "unknown variant nope for --only; the variants: dla, copy_rich" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
