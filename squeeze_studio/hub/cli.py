@@ -104,8 +104,13 @@ def run_download(args) -> int:
             with lock:
                 bar.update(done - bar.n)
 
+    import logging
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     try:
-        path = download(repo_id, revision, progress=progress, needed=needed)
+        with logging_redirect_tqdm([logging.getLogger(download.__module__)]):  # "stopping…" on its own line
+            path = download(repo_id, revision, progress=progress, needed=needed)
     except (KeyboardInterrupt, DownloadCancelled):
         if bar is not None:
             bar.close()

@@ -16,6 +16,7 @@ Errors are ``ValueError`` with one line. No torch here.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
@@ -28,6 +29,8 @@ from .paths import hf_cache_dir, user_data_dir
 from .registry import known_model
 from .source import PIPELINE_KINDS, looks_like_repo_id, model_kind
 from .verify import check_files
+
+log = logging.getLogger(__name__)
 
 DEMO_NAME = "Built-in demo model"
 FOLDERS_FILE = "models.json"
@@ -304,6 +307,7 @@ def download(repo_id: str, revision: str = "main", progress: Callable[[int, int]
             if not stop.is_set() and cancelled():
                 _stop_transfers(stop)
     except KeyboardInterrupt:
+        log.warning("Ctrl+C: stopping the download; files already complete stay in the cache")  # before the wait
         _stop_transfers(stop)
         worker.join()  # nothing is left writing when we return
         raise

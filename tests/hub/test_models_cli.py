@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -128,16 +129,26 @@ def test_ctrl_c_stops_a_download_with_status_130_and_nothing_half_written(dirs, 
                "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(dirs["cache"])}
         proc = subprocess.Popen([sys.executable, "-m", "squeeze_studio.cli", "models", "download", QWEN],
                                 cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said: list[str] = []  # stderr as it comes (the progress bar rewrites one line, so read characters)
+        reader = threading.Thread(target=lambda: said.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
         try:
             assert hub.started.wait(60), "the download never started"
+            reader.start()
             proc.send_signal(signal.SIGINT)
-            time.sleep(1.0)  # let its main thread take the signal before the held transfers may finish
+            # The held transfers go on only once the child says it took the signal: a loaded machine can take
+            # longer than any fixed wait to run its handler, and a transfer released earlier would just finish.
+            deadline = time.monotonic() + 60
+            while "Ctrl+C: stopping the download" not in "".join(said) and time.monotonic() < deadline:
+                time.sleep(0.05)
             hub.release.set()
-            _, err = proc.communicate(timeout=60)
+            proc.wait(timeout=60)
+            reader.join(10)
+            err = "".join(said)
         finally:
             if proc.poll() is None:
                 proc.kill()
     assert proc.returncode == 130, err
+    assert "Ctrl+C: stopping the download" in err
     assert "cancelled: complete files stay in the cache, nothing half-written" in err and "Traceback" not in err
     snapshot = next((dirs["cache"] / "models--Qwen--Qwen-Image-Edit-2509" / "snapshots").iterdir())
     landed, expected = files_of(snapshot), files_of(stock_model)
