@@ -127,7 +127,11 @@ def test_ctrl_c_stops_a_download_with_status_130_and_nothing_half_written(dirs, 
     with FakeHub(QWEN, stock_model, hold=WEIGHTS) as hub:
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "SQUEEZE_STUDIO_HOME": str(dirs["home"]),
                "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(dirs["cache"])}
-        proc = subprocess.Popen([sys.executable, "-m", "squeeze_studio.cli", "models", "download", QWEN],
+        # As from a terminal: Python's Ctrl+C handler in place even when this test runs in the background, whose
+        # children inherit SIGINT ignored (and Python then installs no handler for it).
+        command = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "sys.argv[0] = 'squeeze'; runpy.run_module('squeeze_studio.cli', run_name='__main__')")
+        proc = subprocess.Popen([sys.executable, "-c", command, "models", "download", QWEN],
                                 cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         said: list[str] = []  # stderr as it comes (the progress bar rewrites one line, so read characters)
         reader = threading.Thread(target=lambda: said.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
