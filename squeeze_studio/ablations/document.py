@@ -130,6 +130,8 @@ def write_document(results: dict, extras: dict, out: str | Path, budget: Budget,
     get = results.get
     lines = ["# Ablations on SynthSubjects", "",
              "Regenerate everything below (resumable; progress on stderr):", "", "```bash", command, "```", "",
+             "Runs are independent: on a machine with more cores than one run uses, give processes different "
+             "variants with `--only` (and `--threads`) on the same `--work`, then add `--report-only`.", "",
              *_preamble(results, extras, budget, machine), ""]
 
     lines += ["## 1. Connector (paper Table 6)", "",
