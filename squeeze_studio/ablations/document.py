@@ -102,13 +102,16 @@ def _seed_keys(results: dict, name: str) -> list[str]:
 def _compare(results: dict, name_a: str, name_b: str, paper_a, paper_b, a: str, b: str) -> str:
     """One sentence per metric: a - b at each seed with its interval, and whether that agrees with the paper's
     direction (only when every seed's interval excludes zero)."""
-    keys_a, keys_b = _seed_keys(results, name_a), _seed_keys(results, name_b)
-    if not keys_a or not keys_b:
+    # runs of the same training seed, paired: "dla" with "last_layer", "dla@1" with "last_layer@1"
+    seeds_b = {key[len(name_b):]: key for key in _seed_keys(results, name_b)}
+    runs = [(name_a + seed, seeds_b[seed]) for seed in sorted(key[len(name_a):] for key in _seed_keys(results, name_a))
+            if seed in seeds_b]
+    if not runs:
         return f"{a} against {b}: not run yet."
     parts = []
     for label, metric, paper, unit, digits in (("subject PSNR", "subject_psnr", paper_a[0] - paper_b[0], " dB", 2),
                                                ("adherence", "adherence_instructed", paper_a[2] - paper_b[2], "", 3)):
-        pairs = [_paired(results, ka, kb, metric) for ka, kb in zip(keys_a, keys_b, strict=False)]
+        pairs = [_paired(results, ka, kb, metric) for ka, kb in runs]
         pairs = [p for p in pairs if p and p["ci95"]]
         if not pairs:
             parts.append(f"{label}: no per-example records")
@@ -118,7 +121,7 @@ def _compare(results: dict, name_a: str, name_b: str, paper_a, paper_b, a: str, 
         deltas = "; ".join(intervals.format_difference(p, digits, unit) for p in pairs)
         parts.append(f"{label} {deltas} (paper: {'DINO' if metric == 'subject_psnr' else 'CLIP-T'} {paper:+.4f}): "
                      f"{verdict}")
-    seeds = f" ({len(keys_a)} seed{'s' if len(keys_a) > 1 else ''})"
+    seeds = f" ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
     return f"{a} against {b}{seeds}: " + "; ".join(parts) + "."
 
 

@@ -56,3 +56,26 @@ def test_ablate_refuses_an_unknown_variant_in_one_line(tmp_path, capsys):
     assert main(["ablate", "--smoke", "--only", "dla,nope", "--out", str(tmp_path), "--work", str(tmp_path / "w")]) == 2
     assert "unknown variant nope for --only; the variants: dla, copy_rich" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def fake_run(subject_psnr: list[float]) -> dict:
+    """A run's evaluation as ``Ablation.evaluate`` writes it, reduced to what a comparison reads."""
+    records = [{"outputs": {"0.95/0.85": {"subject_psnr": v, "adherence": {"position": 0.5}}}} for v in subject_psnr]
+    return {"reports": {"2.5": {"examples": records}}}
+
+
+def test_a_comparison_pairs_runs_of_the_same_training_seed():
+    from squeeze_studio.ablations.document import _compare
+
+    low, high = [8.0 + 0.01 * i for i in range(40)], [9.0 + 0.01 * i for i in range(40)]
+    paper = (0.7, 0.8, 0.3)
+    results = {"dla@1": fake_run(high), "last_layer": fake_run(low)}  # no common seed yet
+    assert _compare(results, "dla", "last_layer", paper, paper, "DLA", "last layer") == \
+        "DLA against last layer: not run yet."
+    results["last_layer@1"] = fake_run(high)  # seed 1 of both: the same numbers, so no difference
+    sentence = _compare(results, "dla", "last_layer", paper, paper, "DLA", "last layer")
+    assert sentence.startswith("DLA against last layer (1 seed): subject PSNR +0.00 dB")
+    results["dla"] = fake_run(high)  # seed 0 now too: +1 dB against last_layer's seed 0
+    sentence = _compare(results, "dla", "last_layer", paper, paper, "DLA", "last layer")
+    assert sentence.startswith("DLA against last layer (2 seeds): subject PSNR +1.00 dB [+1.00, +1.00]; +0.00 dB")
+    assert "no difference measured (the seeds disagree)" in sentence
