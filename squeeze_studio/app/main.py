@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if known.self_test:
             from .self_test import run_self_test
 
-            return run_self_test()
+            return run_self_test(configure_application)
         from .desktop import main_install
 
         return main_install(uninstall=known.uninstall_desktop_entry)

@@ -11,36 +11,39 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 TIMEOUT_S = 600
 
 
-def run_self_test(timeout_s: float = TIMEOUT_S) -> int:
+def run_self_test(configure: Callable | None = None, timeout_s: float = TIMEOUT_S) -> int:
+    """``configure(app)`` names and icons the QApplication; ``main`` passes its own, so this module never
+    imports ``main`` (which imports this one)."""
     start = time.perf_counter()
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     with tempfile.TemporaryDirectory(prefix="squeeze-self-test-") as home:
         os.environ["SQUEEZE_STUDIO_HOME"] = home  # nothing lands in the user's folders
         try:
-            line, ok = _generate_and_check(timeout_s, start)
+            line, ok = _generate_and_check(configure, timeout_s, start)
         except Exception as error:  # noqa: BLE001 - a self-test reports, it does not crash
             line, ok = f"self-test failed: {type(error).__name__}: {error}", False
     print(line, flush=True)
     return 0 if ok else 1
 
 
-def _generate_and_check(timeout_s: float, start: float) -> tuple[str, bool]:
+def _generate_and_check(configure: Callable | None, timeout_s: float, start: float) -> tuple[str, bool]:
     import numpy as np
     from PIL import Image
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from ..recipe import read_recipe
-    from .main import configure_application
     from .model.samples import load_samples
     from .ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "squeeze-studio"])
-    configure_application(app)
+    if configure is not None:
+        configure(app)
     samples = load_samples()
     if not samples:
         return "self-test failed: no sample subjects (resources/samples is missing)", False

@@ -87,3 +87,24 @@ def test_main_opens_the_window_with_command_line_references(tmp_path, images):
     assert f"REFS {images!r}" in result.stdout
     assert "SCANNED ON MAIN THREAD [False]" in result.stdout
     assert "Destroyed while thread" not in result.stderr
+
+
+def test_no_app_module_imports_main():
+    """``main`` is the top: it calls the others (``self_test`` gets ``configure_application`` passed in), none imports
+    it back, so no import cycle runs through the entry point."""
+    import ast
+
+    package = ROOT / "squeeze_studio" / "app"
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.name == "main.py":
+            continue
+        package_parts = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package_parts[:len(package_parts) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                names = [module] + [f"{module}.{alias.name}" for alias in node.names]
+                if "squeeze_studio.app.main" in names:
+                    offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
