@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -21,13 +22,43 @@ class UsageError(Exception):
     """Bad input: reported as one line, exit status 2."""
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Help strings are plain text: a ``%`` is a per cent sign ("95 % intervals"), and ``%(name)s`` (e.g.
+    ``%(default)s``) the only directive. argparse reads every ``%`` as a format directive, so one per cent sign in
+    any subcommand's help broke ``squeeze --help`` with a TypeError; escaping here covers every parser."""
+
+    def _get_help_string(self, action):
+        return re.sub(r"%(?!\()", "%%", super()._get_help_string(action) or "")
+
+
 class _Parser(argparse.ArgumentParser):
+    """Every ``squeeze`` parser: subcommands' parsers are made with this class too (``add_subparsers`` passes it
+    down), so they share the help formatter and the one-line errors."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line instead of argparse's usage block
         raise UsageError(message)
 
 
+def version() -> str:
+    """The installed package's version (``importlib.metadata``), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("squeeze-studio")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="squeeze", description="Squeeze Studio, headless.")
+    parser.add_argument("--version", action="version", version=f"squeeze {version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = commands.add_parser("generate", help="generate an image of a subject from references + instruction")
@@ -123,9 +154,22 @@ def run_generate(args) -> int:
 
 
 def check_output_path(given: str) -> Path:
-    """``--out`` checked before any work: a .png file name whose folder exists or can be created (it is created
-    when the result is saved). ``UsageError`` with one line otherwise."""
+    """``--out`` checked before any work: a .png file name whose folder exists or is created here, before the
+    model loads (a folder that cannot be created would otherwise surface only at the save, after the whole run).
+    ``UsageError`` with one line otherwise."""
     out = Path(given).expanduser()
+    try:
+        _check_output_path(out)
+        out.absolute().parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a dangling symlink on the way, a name too long, a read-only or odd filesystem
+        reason = error.strerror or type(error).__name__
+        if isinstance(error, FileExistsError):
+            reason = "a file or a broken link of that name is in the way"
+        raise UsageError(f"--out cannot be created: {out.absolute().parent} ({reason})") from None
+    return out
+
+
+def _check_output_path(out: Path) -> None:
     if out.is_dir():
         raise UsageError(f"--out is a folder: {out}; give a file name, e.g. {out / 'result.png'}")
     if out.exists() and not out.is_file():
@@ -139,7 +183,6 @@ def check_output_path(given: str) -> Path:
         raise UsageError(f"--out cannot be created: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"--out cannot be written: no permission to write in {folder}")
-    return out
 
 
 def check_prompt_length(model_folder: Path, text: str, what: str = "instruction") -> None:

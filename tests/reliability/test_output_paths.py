@@ -51,6 +51,24 @@ def test_a_missing_output_folder_is_created(squeeze, tiny_model_dir, reference_f
     assert recipe.read_recipe(out).instruction == "a toy on a beach"
 
 
+@pytest.mark.parametrize("case, reason", [
+    ("under a broken link", "a file or a broken link of that name is in the way"),
+    ("a folder name too long", "File name too long"),
+])
+def test_an_output_folder_that_cannot_be_created_is_refused_before_any_work(case, reason, squeeze, tiny_model_dir,
+                                                                            reference_files, tmp_path, monkeypatch):
+    """The folder is created before the model loads: one that cannot be (a link to a missing folder on the way, a
+    name over the filesystem's limit) is one line and exit 2, not a whole run that fails only at the save (the
+    first existing folder above is writable, so the up-front checks alone let it through)."""
+    refuse_before_work(monkeypatch)
+    (tmp_path / "link").symlink_to(tmp_path / "missing" / "deeper")
+    folder = {"under a broken link": tmp_path / "link", "a folder name too long": tmp_path / ("x" * 300)}[case]
+    status, err = squeeze(generate_argv(tiny_model_dir, folder / "result.png", reference_files))
+    assert status == 2
+    assert one_error_line(err) == f"error: --out cannot be created: {folder} ({reason})"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]  # nothing made, the link left as it was
+
+
 @pytest.mark.parametrize("failure", [errno.ENOSPC, errno.EACCES])
 def test_a_late_save_failure_keeps_the_result_in_the_temp_folder(failure, squeeze, tiny_model_dir, reference_files,
                                                                   tmp_path, monkeypatch):
