@@ -163,6 +163,8 @@ def test_cancel_at_random_moments_through_the_window_worker(make_window, qtbot, 
 
 # --- 2. quitting mid-run and mid-load ---------------------------------------------------------------------------
 def test_closing_mid_generation_returns_within_one_step(make_window, qtbot, images):
+    """Only the step in flight finishes after a close, even when saving the session is slow (a loaded machine's
+    disk): the close sets the cancel flag before it saves anything."""
     step = 0.3
     factory = FakeEngineFactory(step_seconds=step)
     window = make_window(factory)
@@ -170,6 +172,8 @@ def test_closing_mid_generation_returns_within_one_step(make_window, qtbot, imag
     prepare(window, images[:1], steps=100)
     studio.generate()
     qtbot.waitUntil(lambda: studio.generation.previews_received >= 2, timeout=LONG)
+    save_now = studio.autosaver.save_now
+    studio.autosaver.save_now = lambda: (time.sleep(4 * step), save_now())  # a slow disk: four steps' time
     steps_before = factory.engine.steps_run
     start = time.perf_counter()
     window.close()

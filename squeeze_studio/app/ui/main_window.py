@@ -261,6 +261,8 @@ class MainWindow(QMainWindow):
             self.studio.save_unsaved_as(path, result)
 
     def closeEvent(self, event) -> None:
+        if self.studio is not None:
+            self.studio.client.cancel()  # first: a slow disk saving the settings and session must not run more steps
         settings = self.settings()
         settings.setValue("geometry", self.saveGeometry())
         if self.workspace is not None:
