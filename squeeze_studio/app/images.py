@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt
 from PySide6.QtGui import QImage, QImageReader
 
+from .file_names import qt_can_name
+
 if TYPE_CHECKING:  # PIL is only needed by the worker, which imports it itself
     from PIL import Image
 
@@ -37,13 +39,27 @@ def thumbnail(image: QImage, size: int = THUMBNAIL_SIZE) -> QImage:
     return image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
 
 
+def image_reader(path: str | Path) -> QImageReader:
+    """A reader for ``path``; a name Qt cannot spell (not UTF-8) is read by Python and given to Qt as bytes."""
+    if qt_can_name(path):
+        return QImageReader(str(path))
+    buffer = QBuffer()
+    buffer.setData(QByteArray(Path(path).read_bytes()))
+    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+    reader = QImageReader(buffer)
+    reader._buffer = buffer  # the reader does not own its device: keep it alive as long as the reader
+    return reader
+
+
 def is_image_file(path: str | Path) -> bool:
     """True when Qt can decode the file; decided from its content, not its extension."""
     path = Path(path)
     if not path.is_file():
         return False
-    reader = QImageReader(str(path))
-    return reader.canRead()
+    try:
+        return image_reader(path).canRead()
+    except OSError:
+        return False
 
 
 def images_in_folder(folder: str | Path) -> list[str]:
@@ -58,7 +74,7 @@ def images_in_folder(folder: str | Path) -> list[str]:
 
 def load_thumbnail(path: str | Path, size: int = THUMBNAIL_SIZE) -> QImage:
     """A small QImage of the file; decoding at reduced size where the format allows (JPEG)."""
-    reader = QImageReader(str(path))
+    reader = image_reader(path)
     reader.setAutoTransform(True)  # respect EXIF rotation of phone photos
     original = reader.size()
     if original.isValid() and max(original.width(), original.height()) > size:

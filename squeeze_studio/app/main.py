@@ -180,15 +180,19 @@ def main(argv: list[str] | None = None) -> int:
         from .desktop import main_install
 
         return main_install(uninstall=known.uninstall_desktop_entry)
+    from .file_names import qt_safe_arguments, restore_arguments
+
+    # Qt crashes on an argument that is not UTF-8 (a file name is bytes): it gets a placeholder, put back below.
+    safe, originals = qt_safe_arguments(raw)
     app = QApplication.instance()
     if app is None:
         from .startup_check import exit_if_no_window
 
-        exit_if_no_window(raw)  # one message and exit 2 instead of Qt's abort
-        app = QApplication([sys.argv[0], *raw])
+        exit_if_no_window(safe)  # one message and exit 2 instead of Qt's abort
+        app = QApplication([sys.argv[0], *safe])
     configure_application(app)
     # From Qt's copy of sys.argv, which no longer holds Qt's own options (-platform, -style, …).
-    args = parse_args(app.arguments()[1:] if argv is None else argv)
+    args = parse_args(restore_arguments(app.arguments()[1:], originals) if argv is None else argv)
     from .single_instance import SingleInstance, default_name
 
     instance = SingleInstance(default_name())

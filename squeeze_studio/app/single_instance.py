@@ -34,7 +34,8 @@ def server_name(data_folder: Path) -> str:
 
 
 class SingleInstance(QObject):
-    files_received = Signal(list)  # absolute paths (possibly empty: "come to the front")
+    files_received = Signal(object)  # list of absolute paths (or empty: "come to the front"); not Signal(list),
+    # which would turn bytes that are not UTF-8 into nothing
 
     def __init__(self, name: str, parent: QObject | None = None):
         super().__init__(parent)

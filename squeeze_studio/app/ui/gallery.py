@@ -26,16 +26,18 @@ from PySide6.QtWidgets import (
 )
 
 from ..background_io import run_io
+from ..file_names import display_name
 from ..images import load_thumbnail
 from ..model.studio import Studio
 from ..persistence import libraries
+from .file_drops import local_paths
 
 ICON = 96
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
 class ThumbnailList(QListWidget):
-    files_dropped = Signal(list)
+    files_dropped = Signal(object)  # list of local paths; a list signal would drop bytes that are not UTF-8
     image_dropped = Signal(object)    # QImage dragged from e.g. a browser
     moved = Signal(int, int)          # from row, to row
     remove_requested = Signal(list)   # rows
@@ -85,7 +87,7 @@ class ThumbnailList(QListWidget):
                 self.moved.emit(source, target)
             return
         if mime.hasUrls():
-            paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+            paths = local_paths(mime)
             event.acceptProposedAction()
             self.files_dropped.emit(paths)
         elif mime.hasImage():
@@ -125,6 +127,7 @@ class SubjectGallery(QWidget):
         self._subjects = studio.subjects
         self._thumbnails: dict[str, QImage] = {}
         self._loading: set[str] = set()  # thumbnails being decoded, so a rebuild does not start them twice
+        self._paths: list[str] = []  # the path of each row
 
         self.subject_box = QComboBox()
         self.subject_box.setToolTip("The subject whose images are the references of the next generation.")
@@ -173,7 +176,8 @@ class SubjectGallery(QWidget):
         return button
 
     def paths(self) -> list[str]:
-        return [self.list.item(row).data(PATH_ROLE) for row in range(self.list.count())]
+        """The shown images' paths, row by row (kept in Python: a QVariant would lose a name that is not UTF-8)."""
+        return list(self._paths)
 
     def _rebuild(self, *_args) -> None:
         self.subject_box.clear()
@@ -181,14 +185,15 @@ class SubjectGallery(QWidget):
             self.subject_box.addItem(f"{subject.name} ({len(subject.images)})")
         self.subject_box.setCurrentIndex(self._subjects.current_index)
         self.list.clear()
+        self._paths = list(self._subjects.current.images)
         missing_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         for path in self._subjects.current.images:
-            item = QListWidgetItem(Path(path).name)
+            item = QListWidgetItem(display_name(Path(path).name))
             item.setData(PATH_ROLE, path)
-            item.setToolTip(path)
+            item.setToolTip(display_name(path))
             if not Path(path).exists():
                 item.setIcon(missing_icon)
-                item.setText(f"{Path(path).name} (missing)")
+                item.setText(f"{display_name(Path(path).name)} (missing)")
             elif path in self._thumbnails:
                 item.setIcon(QIcon(QPixmap.fromImage(self._thumbnails[path])))
             self.list.addItem(item)
@@ -200,10 +205,9 @@ class SubjectGallery(QWidget):
         def show(image: QImage) -> None:
             self._loading.discard(path)
             self._thumbnails[path] = image
-            for row in range(self.list.count()):
-                item = self.list.item(row)
-                if item.data(PATH_ROLE) == path:
-                    item.setIcon(QIcon(QPixmap.fromImage(image)))
+            for row, shown in enumerate(self._paths):
+                if shown == path and self.list.item(row) is not None:
+                    self.list.item(row).setIcon(QIcon(QPixmap.fromImage(image)))
 
         self._loading.add(path)
         run_io(load_thumbnail, path, ICON, on_done=show, on_error=lambda _error: self._loading.discard(path))

@@ -4,11 +4,13 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QPlainTextEdit
 
+from .file_drops import local_paths
+
 
 class InstructionEditor(QPlainTextEdit):
     generate_requested = Signal()
     cancel_requested = Signal()
-    files_dropped = Signal(list)  # local paths: handled like any other drop, not pasted as text
+    files_dropped = Signal(object)  # list of local paths: handled like any other drop, not pasted as text
     image_pasted = Signal(object)  # QImage from the clipboard: becomes a reference
 
     def __init__(self, parent=None):
@@ -37,7 +39,7 @@ class InstructionEditor(QPlainTextEdit):
 
     def insertFromMimeData(self, source) -> None:
         if source.hasUrls():
-            paths = [url.toLocalFile() for url in source.urls() if url.isLocalFile()]
+            paths = local_paths(source)
             if paths:
                 self.files_dropped.emit(paths)
             return
