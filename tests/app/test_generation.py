@@ -122,14 +122,24 @@ def test_closing_the_window_mid_run_cancels_and_joins_the_worker(make_window, qt
 
 
 def test_closing_the_window_mid_run_with_the_real_engine(make_window, qtbot, tiny_model, images):
+    """The steps are counted in the worker thread (a direct connection): the GUI thread is blocked in ``close()``
+    and would count nothing while the run went on, so a close that never cancelled would pass. They are counted
+    from the moment the close sets the cancel flag, so a loaded machine pausing the GUI thread changes nothing."""
     window = real_engine_window(make_window, tiny_model)
     studio = window.studio
     prepare(window, images[:1], steps=1000)
+    steps, at_cancel = [], []
+    studio.client.worker.progress.connect(lambda step, *_: steps.append(step), Qt.ConnectionType.DirectConnection)
+    flag = studio.client.cancel_flag
+    real_set = flag.set
+    flag.set = lambda: (at_cancel.append(len(steps)), real_set())
     studio.generate()
-    qtbot.waitUntil(lambda: studio.generation.previews_received >= 1, timeout=LONG)
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=LONG)
     window.close()
     assert studio.client.thread.isFinished()
-    assert studio.generation.previews_received < 1000
+    assert at_cancel, "the close never set the cancel flag"
+    assert len(steps) - at_cancel[0] <= 1  # at most the step being passed on, not the other 990-odd
+    assert studio.history.records == []
 
 
 def test_bad_input_is_one_line_in_the_window_and_keeps_the_work(make_window, qtbot, images, tmp_path):
