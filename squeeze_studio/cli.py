@@ -105,14 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_generate(args) -> int:
-    from .hub.defaults import stage_defaults
-    from .hub.source import resolve_model
+    from .hub.resolve import resolve_model
     from .recipe import save_png
     from .references import load_references
 
     out = check_output_path(args.out)
     source = resolve_model(args.model, args.addon)  # never touches the network
-    defaults = stage_defaults(source)
+    defaults = source.stage_defaults
     pick = lambda given, default: default if given is None else given  # noqa: E731
     request = GenerationRequest(
         instruction=args.prompt, references=[str(p) for p in args.ref], negative_prompt=args.negative,
@@ -130,8 +129,7 @@ def run_generate(args) -> int:
     from .engine import Engine
     from .events import ImageResult
 
-    engine = Engine(args.model, args.addon, device=args.device, previews=False, memory=args.memory,
-                    weights=args.weights)
+    engine = Engine(source, device=args.device, previews=False, memory=args.memory, weights=args.weights)
     plan = engine.plan_for(request)
     print(f"memory plan: {plan.summary()}", file=sys.stderr)
     events = engine.generate(request)

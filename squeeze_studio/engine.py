@@ -55,8 +55,8 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 class Engine:
     """``model``: anything ``hub.resolve_model`` takes (None or "" = the demo, a folder, a cached repo id, an
-    add-on folder); ``addon``: an add-on folder for that base. The model is verified (files, safetensors
-    headers, shapes) before it loads, so a broken folder is one line, not a traceback.
+    add-on folder) or the ``hub.ResolvedModel`` it returns; ``addon``: an add-on folder for that base. The model is
+    verified (files, safetensors headers, shapes) before it loads, so a broken folder is one line, not a traceback.
 
     ``device``: "cuda", "cuda:1", "mps" or "cpu" (default: the best present). ``memory``: a mode of
     ``memory.MEMORY_MODES`` ("auto": the fastest the plan says fits). ``weights``: how the transformer is stored,
@@ -65,14 +65,16 @@ class Engine:
 
     def __init__(self, model: str | os.PathLike | None = None, addon: str | os.PathLike | None = None,
                  device: str | None = None, previews: bool = True, memory: str = "auto", weights: str | None = None):
-        from .hub.source import resolve_model
+        from .hub.resolve import ResolvedModel, resolve_model
         from .hub.verify import check_model
         from .memory.apply import check_supported
         from .memory.devices import check_device, compute_dtype
         from .memory.plan import plan_memory
 
         try:
-            self.source = resolve_model(model, addon)
+            if isinstance(model, ResolvedModel) and addon:
+                raise ValueError("a resolved model carries its add-on: give the add-on to resolve_model")
+            self.source = model if isinstance(model, ResolvedModel) else resolve_model(model, addon)
             check_model(self.source.folder)
             check_component_libraries(self.source.folder)
             self.device_name = check_device(device)
@@ -108,7 +110,7 @@ class Engine:
             kwargs["transformer"] = load_transformer(self.source.folder, self._transformer_class(), self.weights, dtype)
         if self.memory_mode == "multi-gpu":
             kwargs["device_map"] = "balanced"
-        pipe = SqueezePipeline.from_pretrained(self.source.spec, addon=self.source.addon, **kwargs)
+        pipe = SqueezePipeline.from_pretrained(self.source, **kwargs)
         if self.device_name == "cpu":
             detach_from_files(pipe, self._weight_files())
         if self.weights == "fp8":
@@ -130,7 +132,7 @@ class Engine:
     @property
     def stage_defaults(self):
         """The τ1/τ2/guidance this model (or its add-on) recommends, with where they came from."""
-        return self.pipe.stage_defaults
+        return self.source.stage_defaults
 
     @property
     def native_size(self) -> tuple[int, int]:

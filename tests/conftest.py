@@ -76,3 +76,23 @@ def fake_hf_cache(tmp_path, monkeypatch, tiny_stock_dir):
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("SQUEEZE_STUDIO_HOME", str(tmp_path / "squeeze-home"))
     return snapshot
+
+
+@pytest.fixture
+def addon_reads(monkeypatch):
+    """Every open of an add-on's squeeze_addon.json for reading from now on (pathlib's and open() both go through
+    io.open)."""
+    import builtins
+    import io
+    from pathlib import Path
+
+    reads, real_open = [], io.open
+
+    def counting_open(file, mode="r", *args, **kwargs):
+        if Path(str(file)).name == "squeeze_addon.json" and not set(mode) & set("wax+"):
+            reads.append(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", counting_open)
+    monkeypatch.setattr(builtins, "open", counting_open)
+    return reads

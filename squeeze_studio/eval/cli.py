@@ -78,7 +78,7 @@ def run_compare(args) -> int:
 
 def check_args(args) -> None:
     """The checks that need no model: one-line ``ValueError``s. Fills in the default model."""
-    from ..hub.source import resolve_model
+    from ..hub.resolve import resolve_model
     from .data import load_examples
 
     source = resolve_model(args.model, args.addon)

@@ -32,8 +32,8 @@ def best_setting(report: dict, metric: str) -> tuple[dict, float]:
 
 def write_best_default(report: dict, metric: str, model, addon) -> str:
     """Write the best setting into ``model``/``addon``; returns a one-line account of what was stored where."""
-    from ..hub.defaults import StageDefaults, write_stage_defaults
-    from ..hub.source import resolve_model
+    from ..hub.defaults import StageDefaults
+    from ..hub.resolve import resolve_model, write_stage_defaults
 
     setting, value = best_setting(report, metric)
     count = report["counts"]["examples"]

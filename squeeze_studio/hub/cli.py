@@ -125,7 +125,7 @@ def run_download(args) -> int:
 
 def run_verify(args) -> int:
     from .manager import folder_size, human_size
-    from .source import resolve_model
+    from .resolve import resolve_model
     from .verify import verify_model
 
     source = resolve_model(args.spec)
@@ -173,7 +173,8 @@ def run_plan(args) -> int:
     from ..memory.plan import plan_memory
     from .reference_configs import QWEN_IMAGE_EDIT_PLUS
     from .registry import known_model
-    from .source import FAMILY, resolve_model
+    from .resolve import resolve_model
+    from .source import FAMILY
 
     if args.references < 0:
         raise ValueError(f"--references must not be negative (got {args.references})")

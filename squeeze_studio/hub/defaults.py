@@ -5,17 +5,15 @@
 - A stock base with no add-on has an identity-initialised, untrained connector. The paper's τ1 = 0.95 /
   τ2 = 0.85 would run most steps with the null instruction on a model never trained for that, so its default
   is its own behaviour: τ1 = 1, τ2 = 0 (MLLM + VAE at every step), CFG 4.0 as Qwen-Image-Edit is run.
-- An add-on carries its own in ``squeeze_addon.json``.
+- An add-on carries its own in ``squeeze_addon.json`` (``hub.addon`` reads them; ``hub.resolve`` picks).
 
-Plain Python: the window shows these before torch loads.
+Imports nothing else from ``hub``. Plain Python: the window shows these before torch loads.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from .source import ModelSource
 
 STAGE_DEFAULTS_FILE = "stage_defaults.json"
 
@@ -46,31 +44,18 @@ PAPER_DEFAULTS = StageDefaults(0.95, 0.85, 2.5, "paper default (arXiv 2605.26111
 BASE_DEFAULTS = StageDefaults(1.0, 0.0, 4.0, "the base model's own behaviour: its connector is untrained")
 
 
-def stage_defaults(source: ModelSource) -> StageDefaults:
-    """The defaults ``source`` recommends (an add-on's win over its base's)."""
-    if source.addon is not None:
-        from .addon import read_addon
-
-        return read_addon(source.addon).stage_defaults
-    if source.kind == "stock":
+def folder_defaults(folder: Path, kind: str) -> StageDefaults:
+    """The defaults a model folder of ``kind`` recommends on its own (no add-on)."""
+    if kind == "stock":
         return BASE_DEFAULTS
-    file = source.folder / STAGE_DEFAULTS_FILE
+    file = folder / STAGE_DEFAULTS_FILE
     if file.is_file():
-        return StageDefaults.from_dict(_read_json(file), f"{source.folder.name}/{STAGE_DEFAULTS_FILE}")
+        return StageDefaults.from_dict(_read_json(file), f"{folder.name}/{STAGE_DEFAULTS_FILE}")
     return PAPER_DEFAULTS
 
 
-def write_stage_defaults(source: ModelSource, defaults: StageDefaults) -> Path:
-    """Store ``defaults`` in the add-on, or in the Squeeze folder. A stock base (possibly in the Hugging Face
-    cache, which is never written) is refused: train an add-on for it instead."""
-    if source.addon is not None:
-        from .addon import update_addon_defaults
-
-        return update_addon_defaults(source.addon, defaults)
-    if source.kind == "stock":
-        raise ValueError(f"{source.base_name} is a stock model, which is never written to; "
-                         "its defaults are its own behaviour (give an add-on to store tuned defaults)")
-    path = source.folder / STAGE_DEFAULTS_FILE
+def write_folder_defaults(folder: Path, defaults: StageDefaults) -> Path:
+    path = folder / STAGE_DEFAULTS_FILE
     path.write_text(json.dumps(defaults.to_dict(), indent=2) + "\n")
     return path
 

@@ -1,23 +1,13 @@
-"""Resolve what the user typed into a model: a folder, a Hugging Face repo id (local cache only), an add-on.
+"""Where a model's folder is: the built-in demo, a folder, or a repo id in the local Hugging Face cache.
 
-Accepted everywhere a model is chosen (CLI ``--model``, ``SqueezePipeline.from_pretrained``, the window,
-``squeeze train``, ``squeeze eval``):
-
-- ``""`` / ``None`` / ``"demo"``: the built-in demo model;
-- a Squeeze model folder (``SqueezePipeline.save_pretrained``);
-- a stock diffusers ``QwenImageEditPlusPipeline`` folder, used as it is (nothing copied);
-- a repo id such as ``Qwen/Qwen-Image-Edit-2509`` (``@revision`` optional), found in the local Hugging Face
-  cache only: resolving never touches the network;
-- an add-on folder, alone (its config names the base) or beside a base.
-
-Plain Python: no torch, so the CLI and the window check a model before anything heavy loads.
+The bottom layer of resolving a model (``hub.resolve``): it finds the folder and says what kind it is, and knows
+nothing of add-ons or stage defaults. Never touches the network. Plain Python: no torch.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from .paths import hf_cache_dir
@@ -27,32 +17,6 @@ DEMO_SPECS = ("", "demo")
 PIPELINE_KINDS = {"SqueezePipeline": "squeeze", "QwenImageEditPlusPipeline": "stock"}
 FAMILY = "qwen_image_edit_plus"  # the only backbone family both kinds belong to today
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """A resolved model: the local ``folder`` to load, what kind it is, and where it came from."""
-
-    spec: str  # what the user gave
-    folder: Path
-    kind: str  # "squeeze" or "stock"
-    repo_id: str | None = None
-    revision: str | None = None  # the cache snapshot's commit for a repo id
-    addon: Path | None = None
-
-    @property
-    def is_demo(self) -> bool:
-        from ..models import default_model_path
-
-        return self.repo_id is None and self.folder == default_model_path()
-
-    @property
-    def base_name(self) -> str:
-        return "demo model" if self.is_demo else self.repo_id or self.folder.name
-
-    @property
-    def name(self) -> str:
-        return self.base_name + (f" + {self.addon.name}" if self.addon else "")
 
 
 def looks_like_repo_id(spec: str) -> bool:
@@ -88,38 +52,25 @@ def cached_snapshot(repo_id: str, revision: str | None = None) -> tuple[Path, st
     return snapshot, snapshot.name
 
 
-def resolve_model(spec: str | os.PathLike | None, addon: str | os.PathLike | None = None) -> ModelSource:
-    """What ``spec`` (and ``addon``) name, checked; ``ValueError`` with one line when it is not usable."""
-    from .addon import check_addon_matches, is_addon, read_addon
-
-    text = "" if spec is None else str(spec).strip()
+def find_folder(text: str) -> tuple[Path, str | None, str | None]:
+    """The folder ``text`` names, with its repo id and cache revision when it is one; ``ValueError`` (one line)."""
     path = Path(text).expanduser()
-    if text and path.is_dir() and is_addon(path):
-        if addon:
-            raise ValueError(f"{path.name} is an add-on; give its base model with --model and the add-on with --addon")
-        return resolve_model(read_addon(path).base, path)
-    repo_id = revision = None
     if text in DEMO_SPECS:
         from ..models import default_model_path
 
         folder = default_model_path()
         if folder is None:
             raise ValueError("no built-in demo model is installed; choose a model")
-    elif path.exists():
+        return folder, None, None
+    if path.exists():
         if not path.is_dir():
             raise ValueError(f"model path is not a folder: {path}")
-        folder = path
-    elif looks_like_repo_id(text):
+        return path, None, None
+    if looks_like_repo_id(text):
         repo_id, _, wanted = text.partition("@")
         folder, revision = cached_snapshot(repo_id, wanted or None)
-    else:
-        raise ValueError(f"model not found: {text} is neither a folder nor a repo id like Qwen/Qwen-Image-Edit-2509")
-    kind = model_kind(folder)
-    addon_path = None
-    if addon:
-        addon_path = Path(addon).expanduser()
-        check_addon_matches(addon_path, read_addon(addon_path), folder)
-    return ModelSource(text, folder, kind, repo_id, revision, addon_path)
+        return folder, repo_id, revision
+    raise ValueError(f"model not found: {text} is neither a folder nor a repo id like Qwen/Qwen-Image-Edit-2509")
 
 
 def model_shapes(folder: str | os.PathLike) -> dict[str, int]:

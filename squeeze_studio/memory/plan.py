@@ -82,7 +82,7 @@ def plan_memory(source_or_folder, mode: str = "auto", height: int | None = None,
                 references: int = 2, device: str | None = None, weights: str | None = None,
                 free_vram: int | None = None, free_ram: int | None = None, gpus: int | None = None) -> MemoryPlan:
     """Plan ``mode`` (``"auto"``: the first mode that fits, fastest first) for ``source_or_folder`` (a
-    ``hub.ModelSource``, a model folder or anything ``hub.resolve_model`` takes) at ``height`` x ``width``
+    ``hub.ResolvedModel``, a model folder or anything ``hub.resolve_model`` takes) at ``height`` x ``width``
     (default: the model's own size) with ``references`` references on ``device`` (default: the best here).
 
     ``weights`` is the transformer's storage (``modes.WEIGHT_FORMATS`` or a single-file path). ``free_vram``,
@@ -252,9 +252,9 @@ def _fits(mode, device, vram, ram, free_vram, free_ram, gpus) -> bool:
 
 
 def _folder_of(source_or_folder) -> tuple[Path, Path | None]:
-    from ..hub.source import ModelSource, resolve_model
+    from ..hub.resolve import ResolvedModel, resolve_model
 
-    if isinstance(source_or_folder, ModelSource):
+    if isinstance(source_or_folder, ResolvedModel):
         return source_or_folder.folder, source_or_folder.addon
     path = Path(str(source_or_folder)).expanduser()
     if path.is_dir() and (path / "model_index.json").is_file():

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from ..dla import LayerConnector
-from ..hub.addon import load_addon_connector, read_addon
-from ..hub.source import ModelSource
+from ..hub.resolve import ResolvedModel
+from .addon import load_addon_connector
 
 
 def identity_connector(folder: Path, mode: str = "dla") -> LayerConnector:
@@ -25,21 +25,16 @@ def identity_connector(folder: Path, mode: str = "dla") -> LayerConnector:
                           hidden_size=int(text["hidden_size"]), num_heads=int(text["num_attention_heads"]))
 
 
-def component_overrides(source: ModelSource, dtype=None) -> dict:
-    """The components ``from_pretrained`` must be handed for ``source`` (none for a plain Squeeze folder)."""
+def component_overrides(model: ResolvedModel, dtype=None) -> dict:
+    """The components ``from_pretrained`` must be handed for ``model`` (none for a plain Squeeze folder)."""
     overrides = {}
-    if source.addon is not None:
-        overrides["connector"] = load_addon_connector(source.addon, dtype)
-    elif source.kind == "stock":
-        connector = identity_connector(source.folder)
+    if model.addon is not None:
+        overrides["connector"] = load_addon_connector(model, dtype)
+    elif model.kind == "stock":
+        connector = identity_connector(model.folder)
         # nn.Module.to: ModelMixin.to warns about fp32-only modules on every dtype cast; the connector has none.
         overrides["connector"] = connector if dtype is None else torch.nn.Module.to(connector, dtype)
-    if source.kind == "stock":
+    if model.kind == "stock":
         overrides["preview_projection"] = None  # fitted on first use, cached outside the model
     return overrides
 
-
-def load_addon_lora(pipe, addon: Path) -> None:
-    config = read_addon(addon)
-    if config.lora:
-        pipe.load_lora_weights(addon, weight_name=config.lora, adapter_name="addon")

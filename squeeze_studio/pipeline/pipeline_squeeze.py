@@ -113,35 +113,39 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         self._null_encoding: MLLMEncoding | None = None
         self._interrupt = False
         self.stage_defaults: StageDefaults = PAPER_DEFAULTS
-        self.source = None  # the hub.ModelSource it was loaded from, when from_pretrained resolved one
+        self.source = None  # the hub.ResolvedModel it was loaded from, when from_pretrained resolved one
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, addon=None, **kwargs):
         """Load a Squeeze folder, a stock ``QwenImageEditPlusPipeline`` folder, a repo id from the local
-        Hugging Face cache (never the network), or an add-on folder, optionally with ``addon``.
+        Hugging Face cache (never the network), or an add-on folder, optionally with ``addon``; or a
+        ``hub.ResolvedModel`` already resolved (then no ``addon``: it carries its own).
 
         Weights load from safetensors only. Other keyword arguments go to ``DiffusionPipeline.from_pretrained``
         (``dtype``, or config values such as ``reference_image_area``)."""
-        from ..hub.defaults import stage_defaults
-        from ..hub.source import resolve_model
+        from ..hub.resolve import ResolvedModel, resolve_model
         from .loading import component_overrides
 
-        source = resolve_model(pretrained_model_name_or_path, addon)
+        model = pretrained_model_name_or_path
+        if not isinstance(model, ResolvedModel):
+            model = resolve_model(model, addon)
+        elif addon is not None:
+            raise ValueError("a resolved model carries its add-on: give it to resolve_model, not from_pretrained")
         kwargs.setdefault("use_safetensors", True)
         kwargs.setdefault("local_files_only", True)
-        for name, value in component_overrides(source, kwargs.get("dtype")).items():
+        for name, value in component_overrides(model, kwargs.get("dtype")).items():
             kwargs.setdefault(name, value)
-        pipe = super().from_pretrained(source.folder, **kwargs)
-        if source.addon is not None:
-            from .loading import load_addon_lora
+        pipe = super().from_pretrained(model.folder, **kwargs)
+        if model.addon is not None:
+            from .addon import load_addon_lora
 
-            load_addon_lora(pipe, source.addon)
+            load_addon_lora(pipe, model)
         if pipe.preview_projection is None:
             from .preview_maps import load_or_fit_preview
 
-            pipe.backbone.preview_fitter = lambda adapter: load_or_fit_preview(adapter, source)
-        pipe.source = source
-        pipe.stage_defaults = stage_defaults(source)
+            pipe.backbone.preview_fitter = lambda adapter: load_or_fit_preview(adapter, model)
+        pipe.source = model
+        pipe.stage_defaults = model.stage_defaults
         return pipe
 
     @property

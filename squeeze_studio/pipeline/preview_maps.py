@@ -14,13 +14,13 @@ from pathlib import Path
 
 from ..backbones.preview import LatentPreviewProjection
 from ..hub.paths import user_data_dir
-from ..hub.source import ModelSource
+from ..hub.resolve import ResolvedModel
 
 FIT_SCENES = 8
 FIT_GRID = 16  # latent side of each fitting image (128 px through an 8x VAE)
 
 
-def preview_map_path(source: ModelSource) -> Path:
+def preview_map_path(source: ResolvedModel) -> Path:
     if source.repo_id:
         key = f"{source.repo_id.replace('/', '--')}@{source.revision}"
     else:  # a folder: its VAE's config and weight files' sizes and times say whether it changed
@@ -46,7 +46,7 @@ def fitting_images(count: int = FIT_SCENES, size: int = 128):
     return images
 
 
-def load_or_fit_preview(adapter, source: ModelSource) -> LatentPreviewProjection:
+def load_or_fit_preview(adapter, source: ResolvedModel) -> LatentPreviewProjection:
     """The cached map for ``source``'s VAE, or a fresh fit (then cached)."""
     from safetensors.torch import load_file, save_file
 

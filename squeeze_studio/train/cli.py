@@ -195,10 +195,10 @@ def run_stage(args) -> int:
     import torch
     from accelerate import PartialState
 
-    from ..hub.addon import save_addon
     from ..hub.defaults import PAPER_DEFAULTS, StageDefaults
-    from ..hub.source import resolve_model
+    from ..hub.resolve import resolve_model
     from ..pipeline import SqueezePipeline
+    from ..pipeline.addon import save_addon
     from ..synth.dataset import load_jsonl
     from .trainer import StageConfig, fuse_lora, train_stage
 
@@ -221,7 +221,7 @@ def run_stage(args) -> int:
     work = Path(args.work or f"{args.out}.work")
     store, base, size = encode_dataset(source, records, work, args, dtype)
     extra = {"quantization_config": quantization} if quantization is not None else {}
-    pipe = SqueezePipeline.from_pretrained(source.spec, addon=source.addon, dtype=dtype, text_encoder=base.text_encoder,
+    pipe = SqueezePipeline.from_pretrained(source, dtype=dtype, text_encoder=base.text_encoder,
                                            processor=base.processor, vae=base.vae, **extra)
     del base
     pipe.set_progress_bar_config(disable=True)

@@ -227,8 +227,7 @@ def test_no_model_and_no_demo_model(synth_data, tmp_path, monkeypatch):
 def test_write_default_stores_the_best_measured_setting_with_where_it_came_from(eval_model, synth_data, tmp_path):
     import shutil
 
-    from squeeze_studio.hub.defaults import stage_defaults
-    from squeeze_studio.hub.source import resolve_model
+    from squeeze_studio.hub.resolve import resolve_model
 
     model = shutil.copytree(eval_model, tmp_path / "model")
     report_path = tmp_path / "r.json"
@@ -238,7 +237,7 @@ def test_write_default_stores_the_best_measured_setting_with_where_it_came_from(
     report = _strict_json(report_path)
     scores = {s["name"]: report["results"][s["name"]]["synth"]["subject_psnr"] for s in report["settings"]}
     best = next(s for s in report["settings"] if scores[s["name"]] == max(scores.values()))
-    stored = stage_defaults(resolve_model(model))
+    stored = resolve_model(model).stage_defaults
     assert (stored.tau1, stored.tau2) == (best["tau1"], best["tau2"])
     assert "best subject_psnr" in stored.origin and "2 examples" in stored.origin
 

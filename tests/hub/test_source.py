@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from squeeze_studio.hub.defaults import BASE_DEFAULTS, PAPER_DEFAULTS, stage_defaults, write_stage_defaults
-from squeeze_studio.hub.source import model_shapes, resolve_model
+from squeeze_studio.hub.defaults import BASE_DEFAULTS, PAPER_DEFAULTS
+from squeeze_studio.hub.resolve import resolve_model, write_stage_defaults
+from squeeze_studio.hub.source import model_shapes
 from squeeze_studio.models import default_model_path
 
 REPO = "Qwen/Qwen-Image-Edit-2509"
@@ -46,16 +47,16 @@ def test_what_is_not_a_model_is_one_line(tmp_path, make, message):
 
 
 def test_stage_defaults_come_from_the_model(tiny_stock_dir, tiny_model_dir, tmp_path):
-    assert stage_defaults(resolve_model(tiny_stock_dir)) == BASE_DEFAULTS
+    assert resolve_model(tiny_stock_dir).stage_defaults == BASE_DEFAULTS
     assert (BASE_DEFAULTS.tau1, BASE_DEFAULTS.tau2) == (1.0, 0.0)
     import shutil
 
     folder = shutil.copytree(tiny_model_dir, tmp_path / "model")
     source = resolve_model(folder)
-    assert stage_defaults(source) == PAPER_DEFAULTS
+    assert source.stage_defaults == PAPER_DEFAULTS
     tuned = PAPER_DEFAULTS.__class__(0.9, 0.5, 3.0, "tuned on test data")
     write_stage_defaults(source, tuned)
-    assert stage_defaults(source) == tuned
+    assert resolve_model(folder).stage_defaults == tuned
     with pytest.raises(ValueError, match="never written"):
         write_stage_defaults(resolve_model(tiny_stock_dir), tuned)
 
@@ -65,3 +66,25 @@ def test_shapes_come_from_the_configs(tiny_stock_dir):
     text = json.loads((tiny_stock_dir / "text_encoder" / "config.json").read_text())["text_config"]
     assert shapes["mllm_hidden_size"] == text["hidden_size"] == shapes["context_dim"]
     assert shapes["mllm_layers"] == text["num_hidden_layers"]
+
+
+def addon_folder(tmp_path, base, tau1=0.9):
+    """A hand-made add-on for ``base`` (config and connector config only: resolving loads no weights)."""
+    folder = tmp_path / "my-addon"
+    (folder / "connector").mkdir(parents=True)
+    (folder / "connector" / "config.json").write_text("{}")
+    defaults = {"tau1": tau1, "tau2": 0.5, "guidance_scale": 3.0, "origin": "tuned for this add-on"}
+    config = {"format": 1, "family": "qwen_image_edit_plus", "base": str(base), "base_shapes": model_shapes(base),
+              "stage_defaults": defaults, "lora": None}
+    (folder / "squeeze_addon.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["addon-alone", "base-and-addon"])
+def test_resolving_an_addon_reads_its_config_once(tiny_stock_dir, tmp_path, addon_reads, alone):
+    addon = addon_folder(tmp_path, tiny_stock_dir)
+    model = resolve_model(addon) if alone else resolve_model(tiny_stock_dir, addon)
+    assert (model.folder, model.kind, model.addon) == (tiny_stock_dir, "stock", addon)
+    assert model.addon_config.lora is None and model.addon_config.base == str(tiny_stock_dir)
+    assert (model.stage_defaults.tau1, model.stage_defaults.origin) == (0.9, "tuned for this add-on")
+    assert len(addon_reads) == 1

@@ -40,9 +40,9 @@ def test_parameter_counts_are_the_loaded_models_own(kind, tiny_model_dir, tiny_s
 
 def test_an_addon_connector_replaces_the_base_one(tmp_path, tiny_stock_dir):
     from squeeze_studio.dla import LayerConnector
-    from squeeze_studio.hub.addon import save_addon
     from squeeze_studio.hub.defaults import PAPER_DEFAULTS
-    from squeeze_studio.hub.source import resolve_model
+    from squeeze_studio.hub.resolve import resolve_model
+    from squeeze_studio.pipeline.addon import save_addon
 
     pipe = SqueezePipeline.from_pretrained(tiny_stock_dir)
     pipe.connector = LayerConnector(mode="lap", num_layers=3, hidden_size=32, num_heads=2)

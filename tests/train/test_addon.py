@@ -63,6 +63,12 @@ def test_base_plus_addon_equals_the_merged_folder_and_differs_from_the_bare_base
     np.testing.assert_allclose(generate(alone, references), ours, atol=1e-6)
 
 
+def test_loading_an_addon_reads_its_config_once(trained_addon, addon_reads):
+    pipe = SqueezePipeline.from_pretrained(trained_addon, **SMALL)
+    assert pipe.source.addon_config.lora and pipe.stage_defaults == pipe.source.addon_config.stage_defaults
+    assert len(addon_reads) == 1  # resolve, LoRA and stage defaults share one read
+
+
 def test_an_addon_on_a_base_that_does_not_match_is_refused_in_one_line(trained_addon, reference_files, tmp_path,
                                                                        capsys):
     code = main(["generate", "--model", "demo", "--addon", str(trained_addon), "--ref", reference_files[0],
