@@ -4,7 +4,9 @@ script instead of a person. It prints one JSON object per line on stdout:
 - ``{"event": "restored", ...}`` once the window is built: the references, instruction and controls it restored;
 - ``{"event": "work-saved"}`` after it set up the work (first run only) and the autosave wrote it;
 - ``{"event": "result", "path": ...}`` for every result saved and added to the history (``generate`` mode);
-- ``{"event": "closing"}`` just before it closes the window while the model loads (``quit-loading`` mode);
+- ``{"event": "closing", "load_started": ...}`` just before it closes the window while the model loads
+  (``quit-loading`` mode): it waits (up to a minute) until the worker thread has begun the start-up load, and says
+  whether it had, so a quit that found no load running cannot pass for one that did not wait;
 - ``{"event": "loaded"}`` from the worker thread the moment a model load finishes (``quit-loading`` mode), so the
   test can tell whether the quit waited for it.
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -37,9 +41,18 @@ def main() -> int:
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from squeeze_studio.app import worker as worker_module
     from squeeze_studio.app.main import AppStart, configure_application
 
     mode, references = sys.argv[1], sys.argv[2:]
+    load_started = threading.Event()
+    probe_devices = worker_module.devices_present
+
+    def devices_present(factory):  # the worker's first step of a load (it imports torch): the load has begun
+        load_started.set()
+        return probe_devices(factory)
+
+    worker_module.devices_present = devices_present
     app = QApplication([sys.argv[0]])
     configure_application(app)
     start = AppStart(app, [])
@@ -56,7 +69,16 @@ def main() -> int:
         if mode == "quit-loading":
             worker = studio.client.worker  # said in the worker thread itself: the main thread may be busy closing
             worker.model_ready.connect(lambda *_: say(event="loaded"), Qt.ConnectionType.DirectConnection)
-            QTimer.singleShot(0, lambda: (say(event="closing", loading=studio.loading_model), window.close()))
+            give_up = time.monotonic() + 60
+
+            def close_once_loading() -> None:
+                if not load_started.is_set() and time.monotonic() < give_up:
+                    QTimer.singleShot(1, close_once_loading)
+                    return
+                say(event="closing", load_started=load_started.is_set())
+                window.close()
+
+            QTimer.singleShot(0, close_once_loading)
             return
         if window.fresh_start:  # the first start loaded a sample subject: the work goes in a subject of its own
             studio.subjects.add_subject("Kill test", references)
