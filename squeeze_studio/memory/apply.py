@@ -8,7 +8,10 @@ quantization of our own). Imports torch.
 - ``group-offload``: diffusers group offloading, prefetching the next group on a CUDA stream: the transformer
   block by block, the MLLM layer by layer (its top level has no block list); VAE, connector and preview map
   stay on the GPU (small, used every generation).
-- ``sequential``: the same hooks layer by layer for every component. (Accelerate's
+- ``sequential``: the same hooks layer by layer for every component, except one that holds an
+  ``nn.MultiheadAttention`` (the DLA connector): that reads its output projection's weights without calling it, so
+  layer-by-layer hooks would never bring them to the GPU; such a component is one group, on the GPU while it runs
+  (``reads_children_directly``; the residency harness in ``testing/residency.py`` found it). (Accelerate's
   ``enable_sequential_cpu_offload`` would park the weights on the meta device, where the MLLM encoder reads
   its input device from.)
 - ``multi-gpu``: components spread over the cards by ``from_pretrained(device_map="balanced")``; the ones made in
@@ -98,13 +101,17 @@ def apply_memory_mode(pipe, mode: str, device: str) -> None:
     elif mode == "model-offload":
         pipe.enable_model_cpu_offload(device=device)
     elif mode in ("group-offload", "sequential"):
+        from diffusers.hooks import apply_group_offloading
+
         onload = torch.device(device)
         streamed = dict(onload_device=onload, offload_device=torch.device("cpu"), use_stream=onload.type == "cuda")
         if mode == "sequential":
-            pipe.enable_group_offload(offload_type="leaf_level", **streamed)
+            whole = [name for name, module in pipe.components.items() if reads_children_directly(module)]
+            pipe.enable_group_offload(offload_type="leaf_level", exclude_modules=whole, **streamed)
+            for name in whole:  # no block lists at their top level: one group, onloaded while the module runs
+                apply_group_offloading(getattr(pipe, name), offload_type="block_level", num_blocks_per_group=1,
+                                       **streamed)
             return
-        from diffusers.hooks import apply_group_offloading
-
         pipe.transformer.enable_group_offload(offload_type="block_level", num_blocks_per_group=1, **streamed)
         apply_group_offloading(pipe.text_encoder, offload_type="leaf_level", **streamed)
         for name in ("vae", "connector", "preview_projection"):
@@ -117,6 +124,13 @@ def apply_memory_mode(pipe, mode: str, device: str) -> None:
             if isinstance(module, torch.nn.Module) and not hasattr(module, "_hf_hook"):
                 card = (pipe.hf_device_map or {}).get(name, 0)
                 dispatch_model(module, device_map={"": card}, force_hooks=True)
+
+
+def reads_children_directly(module) -> bool:
+    """Whether ``module`` holds an ``nn.MultiheadAttention``, whose forward reads ``out_proj``'s weight and bias
+    without calling ``out_proj``: leaf-level offload hooks never onload them (the DLA connector's LAP blocks)."""
+    return isinstance(module, torch.nn.Module) and any(
+        isinstance(m, torch.nn.MultiheadAttention) for m in module.modules())
 
 
 def cuda_devices(mode: str, device: str) -> list[torch.device]:

@@ -213,7 +213,8 @@ def _cache_bytes(facts: ModelFacts, references, b) -> float:
 
 def _streamed(facts: ModelFacts, mode, act, w, b, prefetch) -> float:
     """group-offload: the transformer in blocks, the MLLM layer by layer, VAE and connector resident;
-    sequential: every component layer by layer. ``prefetch`` groups are on the GPU at once."""
+    sequential: every component layer by layer but a LAP connector, which is on the GPU whole while it runs.
+    ``prefetch`` groups are on the GPU at once."""
     def leaves(role):
         return prefetch * facts.weights[role].largest_tensor * b
 
@@ -224,7 +225,8 @@ def _streamed(facts: ModelFacts, mode, act, w, b, prefetch) -> float:
         return w["vae"] + w["connector"] + max(leaves("text_encoder") + act["mllm"], act["connector"],
                                                transformer + act["transformer"], act["vae"])
     transformer = prefetch * t.largest_tensor * stored
-    return max(leaves("text_encoder") + act["mllm"], leaves("connector") + act["connector"],
+    connector = w["connector"] if facts.connector_pools else leaves("connector")  # apply.reads_children_directly
+    return max(leaves("text_encoder") + act["mllm"], connector + act["connector"],
                transformer + act["transformer"], leaves("vae") + act["vae"])
 
 
