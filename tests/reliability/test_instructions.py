@@ -99,8 +99,11 @@ def test_control_characters_and_right_to_left_text_work_and_round_trip(instructi
     with Image.open(path) as image:
         parameters = image.info["parameters"]
         assert json.loads(image.info["squeeze_studio"])["request"]["instruction"] == instruction
-    assert "\x00" not in parameters and "\x1b" not in parameters  # the A1111 chunk shows them as U+FFFD
-    assert parameters.splitlines()[0].startswith(instruction.replace("\x00", "\ufffd")[:7])
+    # The A1111 chunk shows every control character but tab and newline as U+FFFD (written out here, not computed
+    # the way the code does it); right-to-left text and the bidi override are not control characters.
+    shown = {CONTROL: "the toy\ufffd on a\ufffd[31m red\ufffd background\ufffd\ufffd, twice\tover\ufffd\nand again",
+             RIGHT_TO_LEFT: RIGHT_TO_LEFT}[instruction]
+    assert parameters.startswith(shown + "\nNegative prompt: ")
 
 
 def test_the_command_line_takes_right_to_left_text(squeeze, tiny_model_dir, reference_files, tmp_path):
