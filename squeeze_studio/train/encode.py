@@ -72,23 +72,21 @@ def _load(path) -> Image.Image:
 
 
 def packed_latents(adapter, images: list[Image.Image], size: int) -> list[torch.Tensor]:
-    """Normalised packed latents (N, C*4) per image, each resized to ``size`` x ``size``."""
-    return list(adapter.pack(adapter.normalised_latents(images, size, size)).float().cpu())
+    """Normalised packed latents (N, C*4) per image, each resized to ``size`` x ``size``, one image per VAE pass
+    (a 1024 x 1024 encode holds a few GB of activations, beside the MLLM on the card)."""
+    return [adapter.pack(adapter.normalised_latents([image], size, size))[0].float().cpu() for image in images]
 
 
 def reference_latents(adapter, images: list[Image.Image], area: int) -> list[tuple[torch.Tensor, tuple]]:
     """Per image, (packed latents (N, C*4), grid (1, rows, cols)) at its own aspect ratio and about ``area``
-    pixels, as inference encodes references; images of one shape go through the VAE together."""
+    pixels, one image per VAE pass, as inference encodes references."""
     from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus import calculate_dimensions
 
-    shapes = [calculate_dimensions(area, image.width / image.height) for image in images]
-    out: list = [None] * len(images)
-    for width, height in dict.fromkeys(shapes):
-        index = [i for i, shape in enumerate(shapes) if shape == (width, height)]
-        latents = adapter.normalised_latents([images[i] for i in index], height, width)
-        grid = (1, latents.shape[-2] // 2, latents.shape[-1] // 2)
-        for i, packed in zip(index, adapter.pack(latents).float().cpu(), strict=True):
-            out[i] = (packed, grid)
+    out = []
+    for image in images:
+        width, height = calculate_dimensions(area, image.width / image.height)
+        latents = adapter.normalised_latents([image], height, width)
+        out.append((adapter.pack(latents)[0].float().cpu(), (1, latents.shape[-2] // 2, latents.shape[-1] // 2)))
     return out
 
 
@@ -112,7 +110,7 @@ def cast_states(states: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 @torch.no_grad()
 def encode_chunk(pipe, records: list[dict], size: int, reference_area: int | None = None,
                  states_dtype: torch.dtype = torch.float16) -> list[EncodedExample]:
-    """Encode a few records in one MLLM pass and a few VAE passes, on whatever device the MLLM and the VAE
+    """Encode a few records in one MLLM pass and one VAE pass per image, on whatever device the MLLM and the VAE
     are; the results are on the CPU."""
     adapter, encoder = pipe.backbone, pipe.encoder
     token = adapter.vae_scale_factor * 2

@@ -9,6 +9,7 @@ import torch
 from squeeze_studio import SqueezePipeline
 from squeeze_studio.cli import main
 from squeeze_studio.synth.dataset import make_dataset
+from squeeze_studio.testing.residency import track_residency
 from squeeze_studio.train.trainer import fuse_lora
 
 SMALL = dict(condition_image_area=64 * 64, reference_image_area=64 * 64, default_size=64)
@@ -21,9 +22,13 @@ def trained_addon(tmp_path_factory, tiny_stock_dir):
     make_dataset(data, 6, seed=0, split="train", max_refs=1)
     addon = tmp_path_factory.mktemp("addons") / "toy-addon"
     # lr 1: the 100-step warm-up leaves 2 steps at 1-2 % of it, enough to move the weights visibly.
-    assert main(["train", "stage", "--model", str(tiny_stock_dir), "--data", str(data), "--stage", "identity",
-                 "--steps", "2", "--out", str(addon), "--lora-rank", "4", "--batch-size", "2", "--size", "64",
-                 "--lr", "1.0", "--stage-aware"]) == 0
+    # On a compute device simulated on the CPU (testing/residency.py): the encode pass and the training steps read
+    # only weights that were put on it.
+    with track_residency() as tracker:
+        assert main(["train", "stage", "--model", str(tiny_stock_dir), "--data", str(data), "--stage", "identity",
+                     "--steps", "2", "--out", str(addon), "--lora-rank", "4", "--batch-size", "2", "--size", "64",
+                     "--lr", "1.0", "--stage-aware"]) == 0
+    assert tracker.reads > 1000
     return addon
 
 

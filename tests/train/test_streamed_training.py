@@ -74,6 +74,23 @@ def test_references_are_encoded_at_their_own_aspect_ratio_as_inference_does(pipe
     assert examples[1].grids[0][1] == examples[1].grids[0][2]  # a square reference stays square
 
 
+def test_the_encode_pass_runs_the_vae_one_image_at_a_time(pipe, records, monkeypatch):
+    """Four records of two references at 1024 x 1024 in one VAE call would hold about 4 x 3 GiB of activations
+    beside the 15 GiB MLLM on a 24 GB card; one image per call holds one (docs/training.md)."""
+    batches = []
+    encode = type(pipe.backbone).vae_encode
+
+    def counting(adapter, pixels):
+        batches.append(pixels.shape[0])
+        return encode(adapter, pixels)
+
+    monkeypatch.setattr(type(pipe.backbone), "vae_encode", counting)
+    chunk = records[:4]
+    encode_records(pipe, chunk, 64, batch=4)
+    images = sum(1 + len(r["input_images"]) for r in chunk)
+    assert batches == [1] * images
+
+
 def test_float16_states_refuse_what_they_cannot_hold_and_bfloat16_keeps_it():
     large = torch.tensor([1.0, 9.0e4])
     with pytest.raises(ValueError, match="bfloat16"):
