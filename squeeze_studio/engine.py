@@ -115,7 +115,7 @@ class Engine:
             detach_from_files(pipe, self._weight_files())
         if self.weights == "fp8":
             store_in_fp8(pipe.transformer)
-        apply_memory_mode(pipe, self.memory_mode, self.device_name)
+        apply_memory_mode(pipe, self.memory_mode, self.device_name, self.plan.low_cpu_mem_usage)
         return pipe
 
     def _weight_files(self) -> set[str]:

@@ -94,8 +94,10 @@ def _quantization_config(weights: str, dtype: torch.dtype):
     raise ValueError(f"--weights {weights} needs {needs}: pip install 'squeeze-studio[gpu]'")
 
 
-def apply_memory_mode(pipe, mode: str, device: str) -> None:
-    """Place ``pipe`` (loaded on the CPU, or by a balanced device map for ``multi-gpu``) for ``mode``."""
+def apply_memory_mode(pipe, mode: str, device: str, low_cpu_mem_usage: bool = False) -> None:
+    """Place ``pipe`` (loaded on the CPU, or by a balanced device map for ``multi-gpu``) for ``mode``.
+    ``low_cpu_mem_usage`` (``MemoryPlan.low_cpu_mem_usage``, where RAM is short): the streamed modes pin each
+    group as it moves instead of keeping a page-locked copy of every weight."""
     if mode == "full":
         pipe.to(device)
     elif mode == "model-offload":
@@ -104,7 +106,9 @@ def apply_memory_mode(pipe, mode: str, device: str) -> None:
         from diffusers.hooks import apply_group_offloading
 
         onload = torch.device(device)
-        streamed = dict(onload_device=onload, offload_device=torch.device("cpu"), use_stream=onload.type == "cuda")
+        use_stream = onload.type == "cuda"
+        streamed = dict(onload_device=onload, offload_device=torch.device("cpu"), use_stream=use_stream,
+                        low_cpu_mem_usage=low_cpu_mem_usage and use_stream)
         if mode == "sequential":
             whole = [name for name, module in pipe.components.items() if reads_children_directly(module)]
             pipe.enable_group_offload(offload_type="leaf_level", exclude_modules=whole, **streamed)

@@ -19,8 +19,13 @@ Plain Python, no torch at import: the window calls ``plan_memory`` from its GUI 
 
 The one-card modes load every weight into host memory first (RAM = the weights as loaded + ``HOST_OVERHEAD``)
 and the offload modes keep them there; multi-gpu loads straight to the cards (diffusers' balanced map, simulated
-here per card). Streamed modes keep two groups on the GPU (one computing, one prefetched on a CUDA stream). Not
-counted: the CUDA context and allocator fragmentation, hence ``MARGIN`` when deciding what fits.
+here per card). Streamed modes keep two groups on the GPU (one computing, one prefetched on a CUDA stream). On
+CUDA they also keep a page-locked copy of every offloaded weight (diffusers' ``use_stream``): block-level offload
+pins every block before it lets go of any original, so the transformer is briefly in RAM twice (the
+group-offload transient); leaf-level offload pins and lets go one layer at a time. Where that does not fit, the
+plan falls back to ``low_cpu_mem_usage`` (pinned per transfer, one group at a time; slower) and says so. Not
+counted: the CUDA context and allocator fragmentation, hence ``MARGIN`` when deciding what fits, on VRAM and
+RAM alike.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .modes import ONE_CARD_MODES, check_mode, lighter_modes
-from .sizes import ModelFacts, model_facts
+from .sizes import ROLES, ModelFacts, model_facts
 
 GIB = 2**30
 HOST_OVERHEAD = 2 * GIB  # Python, torch and CUDA libraries in host memory
@@ -40,6 +45,7 @@ MLLM_BATCH = 3  # instruction, negative and null prompt in one pass
 BLOCK_ACTIVATIONS, CONNECTOR_ACTIVATIONS, VAE_MAPS = 12, 12, 16
 TILE = 256  # the Qwen-Image VAE's tile side in pixels
 TILE_ABOVE_PIXELS = 2 * 1024 * 1024  # outputs larger than 2 megapixels decode in tiles in every mode
+ROLES_STREAMED = tuple(role for role in ROLES if role != "transformer")  # offloaded leaf by leaf
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 WEIGHT_BYTES = {"fp8": 1.0, "int8": 1.0, "nf4": 0.5}
 
@@ -62,6 +68,7 @@ class MemoryPlan:
     suggestion: str  # a lighter mode that would fit, or ""
     vae_tiling: bool
     parameters: dict[str, int] = field(default_factory=dict)
+    low_cpu_mem_usage: bool = False  # streamed modes pin each group as it moves instead of all at set-up (RAM short)
 
     def summary(self) -> str:
         """One line, e.g. ``group-offload on cuda at 1024x1024, 2 references: ~5.2 GiB VRAM of 23.4 free, ...``."""
@@ -71,6 +78,8 @@ class MemoryPlan:
             memory = f"~{_gib(self.vram_bytes)} VRAM{free}, " + memory
         if self.free_ram is not None:
             memory += f" of {_gib(self.free_ram, '')} available"
+        if self.low_cpu_mem_usage:
+            memory += " (weights pinned as they move: RAM is short)"
         text = (f"{self.mode} on {self.device} at {self.width}x{self.height}, {self.references} reference"
                 f"{'' if self.references == 1 else 's'}: {memory}")
         if self.fits or (self.free_vram is None and self.device != "cpu"):
@@ -169,10 +178,16 @@ def _plan(facts: ModelFacts, mode, device, height, width, references, dtype, wei
         vram = cache + _streamed(facts, mode, act, w, b, prefetch=2 if cuda else 1)
     else:
         vram, ram = _multi_gpu(loaded, act, cache, max(gpus, 2)), max(loaded.values()) + HOST_OVERHEAD
+    low_cpu_mem_usage = False
+    if cuda and mode in ("group-offload", "sequential"):
+        stored = sum(w.values()) + HOST_OVERHEAD  # after fp8 storage is made, before the hooks pin anything
+        pinned = max(ram, stored + _pinning_transient(facts, mode, w, b))
+        low_cpu_mem_usage = free_ram is not None and pinned * MARGIN > free_ram
+        ram = max(ram, stored + 2 * _largest_group(facts, mode, w, b)) if low_cpu_mem_usage else pinned
     fits = _fits(mode, device, vram, ram, free_vram, free_ram, gpus)
     parameters = {role: part.parameters for role, part in facts.weights.items()}
     return MemoryPlan(mode, device, height, width, references, dtype, int(vram), int(ram), free_vram, free_ram, fits,
-                      "", tiling, parameters)
+                      "", tiling, parameters, low_cpu_mem_usage)
 
 
 def _transformer_bytes(facts: ModelFacts, weights: str | None, b: int) -> float:
@@ -230,6 +245,25 @@ def _streamed(facts: ModelFacts, mode, act, w, b, prefetch) -> float:
                transformer + act["transformer"], leaves("vae") + act["vae"])
 
 
+def _pinning_transient(facts: ModelFacts, mode, w, b) -> float:
+    """RAM held twice while the hooks make their page-locked copies: the components offloaded block by block (all
+    their blocks are pinned before any original goes), else the largest layer."""
+    leaf = max(facts.weights[role].largest_tensor for role in ROLES_STREAMED) * b
+    if mode == "group-offload":
+        return w["transformer"] + leaf
+    return max(w["connector"] if facts.connector_pools else 0, leaf)
+
+
+def _largest_group(facts: ModelFacts, mode, w, b) -> float:
+    """The most one offload group moves at once (what ``low_cpu_mem_usage`` pins per transfer)."""
+    t = facts.weights["transformer"]
+    stored = w["transformer"] / max(t.parameters, 1)
+    leaf = max(facts.weights[role].largest_tensor for role in ROLES_STREAMED) * b
+    if mode == "group-offload":
+        return max(t.largest_block * stored, leaf)
+    return max(w["connector"] if facts.connector_pools else 0, leaf, t.largest_tensor * stored)
+
+
 def _multi_gpu(w, act, cache, cards) -> float:
     """Per card, with diffusers' balanced map: components, largest first, dealt to cards 0, 1, ..., n-1, n-1, ..., 0."""
     order = sorted(w, key=w.get, reverse=True)
@@ -246,7 +280,7 @@ def _multi_gpu(w, act, cache, cards) -> float:
 
 
 def _fits(mode, device, vram, ram, free_vram, free_ram, gpus) -> bool:
-    if (free_ram is not None and ram > free_ram) or (mode == "multi-gpu" and gpus < 2):
+    if (free_ram is not None and ram * MARGIN > free_ram) or (mode == "multi-gpu" and gpus < 2):
         return False
     if device == "cpu":
         return True

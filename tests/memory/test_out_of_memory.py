@@ -43,7 +43,7 @@ def test_out_of_memory_while_loading_is_one_line_and_the_next_load_works(monkeyp
                                                                         reference_files, clean):
     from squeeze_studio.memory import apply
 
-    def too_big(pipe, mode, device):
+    def too_big(pipe, mode, device, *placement):
         raise torch.OutOfMemoryError(OOM)
 
     monkeypatch.setattr(apply, "apply_memory_mode", too_big)
@@ -110,7 +110,7 @@ def test_the_cli_reports_out_of_memory_in_one_line_and_the_next_run_works(monkey
                                                                           reference_files, capsys):
     from squeeze_studio.memory import apply
 
-    def too_big(pipe, mode, device):
+    def too_big(pipe, mode, device, *placement):
         raise torch.OutOfMemoryError(OOM)
 
     for where, patch in (("loading", (apply, "apply_memory_mode", too_big)),

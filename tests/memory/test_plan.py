@@ -9,7 +9,7 @@ import torch
 from squeeze_studio.hub.reference_configs import QWEN_IMAGE_EDIT_PLUS as REFERENCE
 from squeeze_studio.hub.registry import KNOWN_MODELS
 from squeeze_studio.memory import MEMORY_MODES, PLANNED_MODES, plan_memory
-from squeeze_studio.memory.plan import ENCODING_CACHE_SIZE, lighter_mode
+from squeeze_studio.memory.plan import ENCODING_CACHE_SIZE, MARGIN, lighter_mode
 from squeeze_studio.memory.sizes import model_facts
 from squeeze_studio.pipeline import SqueezePipeline
 
@@ -181,3 +181,41 @@ def test_squeeze_models_plan_prints_every_mode(capsys, tiny_model_dir):
     assert out[0] == "tiny-model: 32x64, 2 references, fp32 on cpu" and out[3].split()[:3] == ["full", "-", "2.0"]
     assert main(["models", "plan", "someone/unknown"]) == 2
     assert capsys.readouterr().err.startswith("error: someone/unknown is not in the Hugging Face cache")
+
+
+def test_streamed_modes_count_the_page_locked_copies_and_fall_back_when_ram_is_short():
+    def plan(mode, free_ram_gib, **kwargs):
+        return plan_memory(REFERENCE, mode, device="cuda", free_vram=24 * GIB, free_ram=int(free_ram_gib * GIB),
+                           gpus=1, **kwargs)
+
+    transformer = model_facts(REFERENCE).weights["transformer"].parameters * 2  # bf16
+    loaded = plan("model-offload", 500).ram_bytes  # accelerate's hooks pin nothing: the weights as loaded
+    pinned = plan("group-offload", 500)
+    # Block-level offload pins every transformer block before it lets go of the originals: both copies at once.
+    assert pinned.ram_bytes - loaded >= transformer and not pinned.low_cpu_mem_usage
+    short = plan("group-offload", pinned.ram_bytes * MARGIN / GIB - 1)
+    assert short.fits and short.low_cpu_mem_usage and short.ram_bytes < pinned.ram_bytes
+    assert "pinned as they move: RAM is short" in short.summary()
+    # RAM gets the same 10 % margin as VRAM.
+    assert not plan("sequential", plan("sequential", 500).ram_bytes * 1.05 / GIB).fits
+    on_cpu = plan_memory(REFERENCE, "sequential", device="cpu", free_ram=500 * GIB)
+    assert not on_cpu.low_cpu_mem_usage  # no CUDA stream, nothing pinned
+
+
+def test_the_plans_choice_of_pinning_reaches_diffusers(monkeypatch):
+    from types import SimpleNamespace
+
+    import diffusers.hooks
+
+    from squeeze_studio.memory.apply import apply_memory_mode
+
+    seen = []
+    module = SimpleNamespace(to=lambda device: None)
+    transformer = SimpleNamespace(enable_group_offload=lambda **kwargs: seen.append(kwargs))
+    pipe = SimpleNamespace(transformer=transformer, text_encoder=module, vae=module, connector=module,
+                           preview_projection=None)
+    monkeypatch.setattr(diffusers.hooks, "apply_group_offloading", lambda m, **kwargs: seen.append(kwargs))
+    for low in (False, True):
+        seen.clear()
+        apply_memory_mode(pipe, "group-offload", "cuda", low_cpu_mem_usage=low)
+        assert [(k["use_stream"], k["low_cpu_mem_usage"]) for k in seen] == [(True, low)] * 2
