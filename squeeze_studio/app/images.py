@@ -62,6 +62,15 @@ def is_image_file(path: str | Path) -> bool:
         return False
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """Width and height from the file's header, without decoding it ((0, 0) when unknown)."""
+    try:
+        size = image_reader(path).size()
+    except OSError:
+        return 0, 0
+    return (size.width(), size.height()) if size.isValid() else (0, 0)
+
+
 def images_in_folder(folder: str | Path) -> list[str]:
     """The decodable images directly inside ``folder``, sorted by name (hidden files skipped)."""
     folder = Path(folder)

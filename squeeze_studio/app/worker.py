@@ -62,10 +62,14 @@ def devices_present(factory: EngineFactory) -> list[str]:
 
 
 def stage_defaults_of(engine: Any) -> dict:
-    """The engine's recommended stage settings as a plain dict (the GUI thread never sees engine types)."""
+    """The engine's recommended stage settings and how many references it takes, as a plain dict (the GUI thread
+    never sees engine types)."""
+    from .model.reference_limits import reference_cap_of
+
     defaults = getattr(engine, "stage_defaults", None) or PAPER_DEFAULTS
     return {"tau1": float(defaults.tau1), "tau2": float(defaults.tau2),
-            "guidance_scale": float(defaults.guidance_scale), "origin": str(defaults.origin)}
+            "guidance_scale": float(defaults.guidance_scale), "origin": str(defaults.origin),
+            "max_references": reference_cap_of(engine)}
 
 
 @dataclass

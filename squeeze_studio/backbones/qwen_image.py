@@ -31,6 +31,10 @@ _unpack = QwenImageEditPlusPipeline._unpack_latents
 
 
 class QwenImageAdapter(BackboneAdapter):
+    # References Qwen-Image-Edit-2509 is made for (its model card: 1 to 3 input images); the window caps drops
+    # at this (``app/model/reference_limits``). Beyond it the transformer's sequence outgrows what was trained.
+    max_references = 3
+
     def __init__(self, transformer, vae, preview_projection: LatentPreviewProjection | None = None):
         self.transformer = transformer
         self.vae = vae

@@ -38,7 +38,9 @@ def test_dropping_a_non_image_is_refused_with_a_message_and_nothing_changes(make
     drop_files(window.workspace.gallery.list.viewport(), [str(tmp_path / "notes.txt")])
 
     assert window.last_message == "Not an image: notes.txt"
-    assert window.statusBar().currentMessage() == "Not an image: notes.txt"
+    # In a banner above the subject's images, where the drop landed, not a passing status-bar line (issue 22).
+    assert window.workspace.problems.text("subjects") == "Not an image: notes.txt"
+    assert window.workspace.problems.banners["subjects"].isVisible()
     assert (window.studio.subjects.to_dict(), window.studio.controls.to_dict()) == before
 
 

@@ -154,7 +154,7 @@ def test_out_of_memory_while_loading_names_a_lighter_mode_and_the_next_generatio
     message = "Could not load model: out of memory loading fake-model with memory mode full: try memory mode " \
               "group-offload"
     assert window.last_message == message
-    assert window.statusBar().currentMessage() == message
+    assert window.workspace.problems.text("run") == message  # a banner on the canvas (issue 22)
     assert row.note_label.text() == message.removeprefix("Could not load model: ")
     assert row.use_button.isVisible() and row.use_button.text() == "Use group-offload"
 

@@ -101,7 +101,7 @@ def test_a_broken_model_folder_stays_out_of_the_recent_list(make_window, qtbot, 
     assert studio.recent_models == [str(tiny_model)]
     assert str(broken) not in [combo.itemData(i) for i in range(combo.count())]
     assert combo.currentData() == str(tiny_model)
-    message = window.statusBar().currentMessage()
+    message = window.workspace.problems.text("run")  # a banner on the canvas (issue 22)
     assert message.startswith("Could not load model") and "transformer" in message and "\n" not in message
 
 

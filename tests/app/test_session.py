@@ -47,8 +47,27 @@ def test_a_corrupt_session_file_is_kept_aside_and_the_window_still_opens(make_wi
     session_path().write_text("{ half a file")
     window = make_window()
     assert "could not be read" in window.last_message
-    assert (studio_home / "session.unreadable.json").read_text() == "{ half a file"
+    kept = list(studio_home.glob("session.unreadable-*.json"))
+    assert [p.read_text() for p in kept] == ["{ half a file"]
+    assert kept[0].name in window.last_message
     assert window.studio.subjects.references() == []
+
+
+def test_a_second_bad_session_does_not_overwrite_the_first_one_kept(studio_home):
+    """The set-aside file once had a fixed name (``session.unreadable.json``): a second bad session replaced the
+    first."""
+    from squeeze_studio.app.persistence.session import load_session
+
+    studio_home.mkdir(parents=True, exist_ok=True)
+    messages = []
+    for text in ("{ first bad", "{ second bad"):
+        session_path().write_text(text)
+        data, message = load_session()
+        assert data is None
+        messages.append(message)
+    kept = sorted(studio_home.glob("session.unreadable-*.json"))
+    assert sorted(p.read_text() for p in kept) == ["{ first bad", "{ second bad"]
+    assert all(p.name in " ".join(messages) for p in kept)
 
 
 def test_history_is_listed_newest_first_across_restarts(make_window, qtbot, images):

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...request import GenerationRequest
-from ..images import images_in_folder, is_image_file
+from ..file_names import display_name
+from ..images import image_size, images_in_folder, is_image_file
+from .reference_limits import MAX_REFERENCE_PIXELS
 
 
 @dataclass
@@ -23,6 +25,7 @@ class DropPlan:
     images: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)      # names of files that are not images
     empty_folders: list[str] = field(default_factory=list)
+    too_large: list[str] = field(default_factory=list)    # "name (W × H)": decodable, but too many pixels
 
     def message(self) -> str:
         """One line for the status bar; empty when everything dropped was used."""
@@ -32,6 +35,10 @@ class DropPlan:
             parts.append(f"Not an image: {names}")
         if self.empty_folders:
             parts.append("No images in " + ", ".join(self.empty_folders[:3]))
+        if self.too_large:
+            names = ", ".join(self.too_large[:3]) + (" …" if len(self.too_large) > 3 else "")
+            parts.append(f"Too large to use as a reference (at most {MAX_REFERENCE_PIXELS / 1e6:.0f} megapixels): "
+                         f"{names}")
         return "; ".join(parts)
 
 
@@ -50,11 +57,21 @@ def plan_drop(paths: list[str]) -> DropPlan:
     for path in files:
         if path.is_dir():
             found = images_in_folder(path)
-            plan.images.extend(found)
+            for image in found:
+                _take(plan, image)
             if not found:
-                plan.empty_folders.append(path.name or str(path))
+                plan.empty_folders.append(display_name(path.name or str(path)))
         elif is_image_file(path):
-            plan.images.append(str(path))
+            _take(plan, str(path))
         else:
-            plan.refused.append(path.name or str(path))
+            plan.refused.append(display_name(path.name or str(path)))
     return plan
+
+
+def _take(plan: DropPlan, path: str) -> None:
+    """An image joins the plan unless it has more pixels than a reference may (read from its header)."""
+    width, height = image_size(path)
+    if width * height > MAX_REFERENCE_PIXELS:
+        plan.too_large.append(f"{display_name(Path(path).name)} ({width:,} × {height:,})")
+    else:
+        plan.images.append(path)

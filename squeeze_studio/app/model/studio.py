@@ -30,6 +30,8 @@ from .generation import GenerationState
 from .history import History
 from .memory_info import usable_settings
 from .model_names import addon_label, is_repo_id, model_label
+from .problems import HISTORY, INSTRUCTION, RUN, SUBJECTS, area_of_failure
+from .reference_limits import DEFAULT_REFERENCE_CAP, too_many, within_cap
 from .subjects import SubjectList
 from .sweep import sweep_variations, variation_label
 
@@ -42,7 +44,8 @@ PLAN_DELAY_MS = 250  # a new plan is asked for this long after the size or the r
 
 
 class Studio(QObject):
-    message = Signal(str)                    # one line for the status bar
+    message = Signal(str)                    # one line for the status bar: what happened, progress
+    problem = Signal(str, str)               # (area of ``problems.AREAS``, one line): a banner in that panel
     canvas_image = Signal(object, str)       # QImage, caption: what the canvas shows when idle
     status_changed = Signal()                # model / device / memory text
     recent_models_changed = Signal()
@@ -86,6 +89,7 @@ class Studio(QObject):
         self.unsaved: list[UnsavedResult] = []  # could not be written; offered with Save As, oldest first
         self._job: Job | None = None
         self._closed = False
+        self.reference_cap = DEFAULT_REFERENCE_CAP  # the loaded model's (``reference_limits``)
         self.startup_message = ""  # shown by the window once it exists (e.g. an unreadable session file)
 
         self.client = EngineClient(results_dir(), engine_factory, self)
@@ -141,18 +145,22 @@ class Studio(QObject):
     def build_request(self) -> GenerationRequest | None:
         """The request for the next run, or None (with a message) when the settings cannot run."""
         if not self.controls.get("instruction").strip():
-            self.message.emit("Write an instruction first")
+            self.problem.emit(INSTRUCTION, "Write an instruction first")
             return None
         missing = [Path(p).name for p in self.subjects.references() if not Path(p).exists()]
         if missing:
-            self.message.emit(f"Reference no longer exists: {', '.join(missing[:3])}")
+            self.problem.emit(SUBJECTS, f"Reference no longer exists: {', '.join(missing[:3])}")
+            return None
+        over = too_many(len(self.subjects.references()), self.reference_cap, self.model_name or "This model")
+        if over:
+            self.problem.emit(SUBJECTS, over)
             return None
         self.controls.next_seed()
         request = self.controls.to_request(self.subjects.references())
         try:
             request.validate()
         except ValueError as error:
-            self.message.emit(first_line(error))
+            self.problem.emit(area_of_failure(first_line(error)), first_line(error))
             return None
         return request
 
@@ -224,6 +232,7 @@ class Studio(QObject):
         self.status_changed.emit()
         self._remember(*key[:2])  # only a model that loaded joins the recent lists
         self.stage_defaults = dict(defaults)
+        self.reference_cap = int(defaults.get("max_references") or DEFAULT_REFERENCE_CAP)
         self.stage_defaults_changed.emit()
         self._plan_timer.start()  # the plan that came with the load is for the model's own size
         if self._defaults_for == key[:2]:
@@ -289,7 +298,7 @@ class Studio(QObject):
             self.history.add(result.path, result.request, result.seconds, result.label, result.thumbnail_png)
         except sqlite3.Error as error:  # e.g. locked by a second window for too long: the PNG is the truth
             log.warning("could not add %s to the history index: %s", result.path, error)
-            self.message.emit(f"Saved {Path(result.path).name}, but the history list could not be updated: "
+            self.problem.emit(HISTORY, f"Saved {Path(result.path).name}, but the history list could not be updated: "
                               f"{first_line(error)}")
         caption = result.label or f"seed {result.request.seed} · {result.seconds:.1f} s"
         self.canvas_image.emit(result.image, caption)
@@ -307,7 +316,7 @@ class Studio(QObject):
             self.comparison.fill_cell(result.batch_index, "", result.image)
         count = len(self.unsaved)
         kept = "it is kept" if count == 1 else f"{count} images are kept"
-        self.message.emit(f"Could not save to {result.folder}: {result.reason}; {kept} here, "
+        self.problem.emit(RUN, f"Could not save to {result.folder}: {result.reason}; {kept} here, "
                           f"use File > Save result as…")
 
     def save_unsaved_as(self, path: str, result: UnsavedResult | None = None) -> None:
@@ -339,7 +348,7 @@ class Studio(QObject):
 
         def failed(error: BaseException) -> None:
             reason = save_problem(error) if isinstance(error, OSError) else first_line(error)
-            self.message.emit(f"Could not save {target.name}: {reason}; the image is still kept")
+            self.problem.emit(RUN, f"Could not save {target.name}: {reason}; the image is still kept")
 
         run_io(write, on_done=done, on_error=failed)
 
@@ -394,7 +403,7 @@ class Studio(QObject):
         if self._plan_after_job and failed_key is None:
             self._plan_after_job = False
             self.refresh_plan()
-        self.message.emit(text)  # the one-line reason stays in the status bar
+        self.problem.emit(area_of_failure(text), text)  # stays in a banner until dismissed or the next run
         if had_job:
             self.job_finished.emit("failed")
         if failed_key is not None:
@@ -415,7 +424,7 @@ class Studio(QObject):
                 self._apply_drop(plan, subject_index, allow_recipe)
 
         run_io(plan_drop, list(paths), on_done=apply,
-               on_error=lambda error: self.message.emit(f"Could not read the drop: {first_line(error)}"))
+               on_error=lambda error: self.problem.emit(SUBJECTS, f"Could not read the drop: {first_line(error)}"))
 
     def _apply_drop(self, plan: DropPlan, subject_index: int | None, allow_recipe: bool) -> None:
         if subject_index is not None and subject_index >= len(self.subjects.subjects):
@@ -425,14 +434,19 @@ class Studio(QObject):
                 self.restore_recipe(plan.recipe, plan.recipe_path or "", plan.outside)
                 return
             plan.images.append(plan.recipe_path or "")
-        note = plan.message()
-        if not plan.images:
-            self.message.emit(note or "Nothing to add")
+        index = self.subjects.current_index if subject_index is None else subject_index
+        subject = self.subjects.subjects[index]
+        images, over = within_cap(subject.images, plan.images, self.reference_cap, self.model_name or "This model")
+        note = "; ".join(n for n in (plan.message(), over) if n)
+        if not images:
+            self.problem.emit(SUBJECTS, note or "Nothing to add")
             return
-        added = self.subjects.add_images(plan.images, subject_index)
-        subject = self.subjects.subjects[self.subjects.current_index if subject_index is None else subject_index]
+        added = self.subjects.add_images(images, index)
         text = f"Added {len(added)} image{'s' if len(added) != 1 else ''} to {subject.name}"
-        self.message.emit(f"{text}. {note}" if note else text)
+        if note:
+            self.problem.emit(SUBJECTS, f"{text}. {note}")
+        else:
+            self.message.emit(text)
 
     def paste_image(self, image: QImage) -> None:
         """A clipboard image becomes a PNG file in the data folder (recipes store reference paths)."""
@@ -448,7 +462,7 @@ class Studio(QObject):
             return str(path)
 
         run_io(write, on_done=lambda saved: self._apply_drop(DropPlan(images=[saved]), None, False),
-               on_error=lambda error: self.message.emit(f"Could not paste: {first_line(error)}"))
+               on_error=lambda error: self.problem.emit(SUBJECTS, f"Could not paste: {first_line(error)}"))
 
     def restore_recipe(self, request: GenerationRequest, source: str, outside: list[str] = ()) -> None:
         """Take instruction, controls and references from a generated PNG's recipe. Paths in ``outside`` (outside

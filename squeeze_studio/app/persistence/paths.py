@@ -138,6 +138,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def set_aside_name(path: Path, why: str) -> Path:
+    """A free name beside ``path`` for a file kept aside: ``session.unreadable-20250101-120000.json``. Timestamped
+    and never an existing file, so a second bad file never overwrites the first one kept."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.stem}.{why}-{stamp}{path.suffix}")
+    number = 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}.{why}-{stamp}-{number}{path.suffix}")
+        number += 1
+    return candidate
+
+
 # --- the old data folder ------------------------------------------------------------------------------
 def legacy_data_dirs() -> list[Path]:
     """Where Qt's AppDataLocation put the data with the old names (organisation "squeeze-studio", application

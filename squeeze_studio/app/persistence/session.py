@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
-from .paths import atomic_write_bytes, data_home
+from .paths import atomic_write_bytes, data_home, set_aside_name
 
 SESSION_VERSION = 1
 AUTOSAVE_DELAY_MS = 300
@@ -36,11 +36,12 @@ def load_session(path: Path | None = None) -> tuple[dict[str, Any] | None, str]:
             raise ValueError("unknown session format")
         return data, ""
     except (OSError, ValueError) as error:
-        aside = path.with_suffix(".unreadable.json")
+        aside = set_aside_name(path, "unreadable")
         try:
             path.replace(aside)
-        except OSError:
-            pass
+        except OSError as move_error:
+            log.warning("could not keep %s aside: %s", path, move_error)
+            return None, f"Last session could not be read ({path}); it was left where it is"
         log.warning("session file %s unreadable: %s", path, error)
         return None, f"Last session could not be read; it was kept as {aside.name}"
 

@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self.studio = Studio(self._engine_factory, parent=self)
         self.studio.message.connect(self.show_message)
         self.workspace = Workspace(self, self.studio)
+        self.studio.problem.connect(self.show_problem)
         self._add_file_actions()
         self._add_save_as()
         state = self.settings().value("state")
@@ -81,6 +82,14 @@ class MainWindow(QMainWindow):
         """One line in the status bar: how every problem reaches the user (never a traceback dialog)."""
         self.last_message = text
         self.statusBar().showMessage(text, MESSAGE_MS)
+
+    def show_problem(self, area: str, text: str) -> None:
+        """A problem goes to a banner in the panel it concerns, where it stays until read (``problem_banners``)."""
+        self.last_message = text
+        if self.workspace is None:
+            self.statusBar().showMessage(text)
+        else:
+            self.workspace.problems.show(area, text)
 
     def event(self, event) -> bool:
         handled = super().event(event)

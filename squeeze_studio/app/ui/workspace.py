@@ -30,6 +30,7 @@ from .file_drops import FileDropFilter, local_paths
 from .gallery import SubjectGallery
 from .history_strip import HistoryStrip
 from .instruction_editor import InstructionEditor
+from .problem_banners import ProblemBanners
 
 
 class Workspace(QObject):
@@ -54,6 +55,7 @@ class Workspace(QObject):
                                        Qt.DockWidgetArea.BottomDockWidgetArea)
         self._build_status_bar()
         self._build_menus()
+        self.problems = ProblemBanners(self)  # a banner in each panel; Generate says why it is off
         self._route_drops()
 
         studio.show_comparison.connect(lambda: self.tabs.setCurrentWidget(self.comparison_view))
@@ -88,11 +90,8 @@ class Workspace(QObject):
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setDefault(True)
-        self.generate_button.setToolTip("Make new images of the subject following the instruction (Ctrl+Enter).")
         self.generate_button.clicked.connect(self.studio.generate)
-        self.sweep_button = QPushButton("Sweep stages")
-        self.sweep_button.setToolTip("One click: a grid of images over several τ1/τ2 settings from a single MLLM "
-                                     "encoding, to see how the stage balance trades pose freedom for identity.")
+        self.sweep_button = QPushButton("Sweep stages")  # tooltips: ProblemBanners.update_buttons
         self.sweep_seeds = QCheckBox("× 2 seeds")
         self.sweep_seeds.setToolTip("Also vary the seed in the sweep, to tell the stage effect from chance.")
         self.sweep_button.clicked.connect(lambda: self.studio.sweep(self.sweep_seeds.isChecked()))
@@ -104,7 +103,7 @@ class Workspace(QObject):
         self.controls_panel = ControlsPanel(self.studio)
         self.controls_panel.models_dialog_requested.connect(self.open_models)
         panel = QWidget()
-        layout = QVBoxLayout(panel)
+        layout = self.controls_layout = QVBoxLayout(panel)
         layout.addWidget(QLabel("Instruction"))
         layout.addWidget(self.editor)
         layout.addLayout(buttons)
@@ -179,11 +178,7 @@ class Workspace(QObject):
         self.memory_label.setText(studio.memory_text)
 
     def _phase_changed(self, *_phase) -> None:
-        idle = not self.studio.busy
-        self.generate_button.setEnabled(idle)
-        self.sweep_button.setEnabled(idle)
-        self.generate_action.setEnabled(idle)
-        self.cancel_action.setEnabled(not idle)
+        self.cancel_action.setEnabled(self.studio.busy)  # Generate: ProblemBanners.update_buttons
 
     def _instruction_changed(self, name: str) -> None:
         text = self.studio.controls.get("instruction")
