@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 from PIL import Image
@@ -64,7 +65,8 @@ ROUNDS = [20, pytest.param(100, marks=pytest.mark.slow)]  # the default run, and
 @pytest.mark.parametrize("rounds", ROUNDS)
 def test_cancel_at_random_moments_in_the_engine(references, rounds):
     """The engine alone: a cancel at a random moment (MLLM encoding, any step, the decode), then a generation
-    that must work. Memory and threads are measured after a warm-up."""
+    that must make the same image as the same request made before any cancel. Memory and threads are measured after
+    a warm-up."""
     from squeeze_studio.engine import Engine
     from squeeze_studio.events import GenerationCancelled, ImageResult
 
@@ -82,6 +84,8 @@ def test_cancel_at_random_moments_in_the_engine(references, rounds):
     start = time.perf_counter()
     list(engine.generate(request))
     full = time.perf_counter() - start
+    next_request = request.replace(num_inference_steps=1, seed=3)
+    expected = np.asarray(list(engine.generate(next_request))[-1].image)  # made before any cancel
     rng = random.Random(15)
     threads, rss_before, native_before = python_threads(), rss_mb(), psutil.Process().num_threads()
     cancelled = 0
@@ -94,8 +98,9 @@ def test_cancel_at_random_moments_in_the_engine(references, rounds):
             assert isinstance(events[-1], ImageResult)  # the cancel came after the last step
         except GenerationCancelled:
             cancelled += 1
-        after = list(engine.generate(request.replace(num_inference_steps=1, seed=round_)))
-        assert isinstance(after[-1], ImageResult) and after[-1].image.size == (64, 64)
+        after = list(engine.generate(next_request))
+        assert isinstance(after[-1], ImageResult)
+        assert np.array_equal(np.asarray(after[-1].image), expected)  # the next generation works: the same image
     growth = rss_mb() - rss_before
     print(f"\nengine: {cancelled}/{rounds} runs cancelled at random moments, full run {full * 1000:.0f} ms, "
           f"RSS growth {growth:+.1f} MB, {time.perf_counter() - began:.1f} s")
@@ -108,7 +113,8 @@ def test_cancel_at_random_moments_in_the_engine(references, rounds):
 @pytest.mark.parametrize("rounds", ROUNDS)
 def test_cancel_at_random_moments_through_the_window_worker(make_window, qtbot, images, rounds):
     """Through the window's worker with the demo model: the cancel lands at a random moment (while the model loads
-    again every tenth round, during the MLLM encoding, a step, the decode or the save); the next generation works,
+    again every tenth round, during the MLLM encoding, a step, the decode or the save); the next generation makes the
+    same image as the same seed did before any cancel,
     no thread is left running and the memory does not grow."""
     window = make_window(default_engine_factory)
     studio = window.studio
@@ -133,6 +139,13 @@ def test_cancel_at_random_moments_through_the_window_worker(make_window, qtbot, 
     start = time.perf_counter()
     assert run() == "done"
     full = time.perf_counter() - start
+
+    def newest_pixels() -> np.ndarray:
+        with Image.open(studio.history.records[0].path) as image:
+            return np.asarray(image.convert("RGB"))
+
+    assert run(steps=1) == "done"
+    expected = newest_pixels()  # the seed is locked: every later one-step run must make this image again
     rng = random.Random(16)
     threads, rss_before = python_threads(), rss_mb()
     outcomes = {"cancelled": 0, "done": 0}
@@ -144,7 +157,8 @@ def test_cancel_at_random_moments_through_the_window_worker(make_window, qtbot, 
         outcome = run(cancel_after=rng.uniform(0, full * 1.1))
         assert outcome in outcomes, outcome
         outcomes[outcome] += 1
-        assert run(steps=1) == "done"  # the next generation works
+        assert run(steps=1) == "done"  # the next generation works: the same image as before any cancel
+        assert np.array_equal(newest_pixels(), expected)
         assert studio.client.thread.isRunning()
         if round_ % 10 == 9:
             print(f"round {round_ + 1}: RSS {rss_mb() - rss_before:+.1f} MB", flush=True)
