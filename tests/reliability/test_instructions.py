@@ -3,6 +3,8 @@ line before the MLLM runs, or works and comes back exactly from the PNG's recipe
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -57,6 +59,25 @@ def test_a_100_kb_instruction_is_refused_before_the_model_loads(squeeze, tiny_mo
     status, err = squeeze(argv)
     assert (status, one_error_line(err)) == (2, line)
     assert not (tmp_path / "o.png").exists()
+
+
+REFUSAL_CHILD = """
+import json, sys
+from squeeze_studio.cli import main
+status = main(sys.argv[1:])
+print(json.dumps({"status": status, "torch": "torch" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("instruction", [HUNDRED_KB, "the toy <|image_pad|> on a beach"], ids=["100 kB", "reserved"])
+def test_the_refusal_comes_before_torch_is_imported(instruction, tiny_model_dir, reference_files, tmp_path):
+    """The command line's own process: when it has refused the instruction, torch was never imported (counted with
+    the model's tokenizer.json and the tokenizers library alone), so the answer does not wait for a torch import."""
+    argv = generate_argv(tiny_model_dir, tmp_path / "o.png", reference_files, instruction)
+    proc = subprocess.run([sys.executable, "-c", REFUSAL_CHILD, *map(str, argv)], capture_output=True, text=True,
+                          timeout=120)
+    assert json.loads(proc.stdout) == {"status": 2, "torch": False}, proc.stderr
+    assert one_error_line(proc.stderr).startswith("error: the instruction ")
 
 
 def test_a_100_kb_instruction_is_refused_by_the_engine_before_the_mllm_runs(engine, reference_files):
