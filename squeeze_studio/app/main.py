@@ -135,6 +135,8 @@ class AppStart:
     def _after_first_paint(self) -> None:
         self.loop = install_asyncio_loop(self.app)
         self.window.build()
+        if self.window.studio is None:
+            return  # the window says why it could not be built (``build_failure``); Quit still works
         self.window.first_start(load_sample=not self.references)
         self.window.studio.preload_model()
         if self.references:
@@ -180,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         from .desktop import main_install
 
         return main_install(uninstall=known.uninstall_desktop_entry)
+    from .persistence.paths import data_folder_problem
+
+    problem = data_folder_problem()
+    if problem:  # e.g. a file where the data folder should be: one line naming it, not a traceback
+        print(problem, file=sys.stderr)
+        return 2
     from .file_names import qt_safe_arguments, restore_arguments
 
     # Qt crashes on an argument that is not UTF-8 (a file name is bytes): it gets a placeholder, put back below.

@@ -19,7 +19,8 @@ from ...request import GenerationRequest
 from ..background_io import run_io
 from ..images import qimage_to_png_bytes, thumbnail
 from ..persistence import libraries
-from ..persistence.history_index import HistoryIndex, HistoryRecord
+from ..persistence.history_index import HistoryRecord
+from ..persistence.history_repair import open_history
 from ..persistence.paths import pasted_dir, remove_partial_files, results_dir, unsaved_dir
 from ..persistence.session import SessionAutosaver, load_session
 from ..worker import EngineClient, EngineFactory, Job, SavedResult, UnsavedResult, save_problem
@@ -63,7 +64,8 @@ class Studio(QObject):
         self.subjects = SubjectList(self)
         self.controls = Controls(self)
         self.generation = GenerationState(parent=self)
-        self.history = History(HistoryIndex(), self)
+        index, self.history_problem = open_history()  # a damaged index is set aside and rebuilt from the PNGs
+        self.history = History(index, self)
         self.comparison = Comparison(self)
         self.recent_models: list[str] = []
         self.recent_addons: list[str] = []

@@ -48,6 +48,29 @@ def data_home() -> Path:
     return home
 
 
+def data_folder_problem() -> str:
+    """One line naming the data folder when it cannot be used (a file stands there, or it cannot be made), else "".
+    ``main()`` prints it and exits 2 before anything else touches the folder."""
+    from ...hub.paths import user_data_dir
+
+    try:
+        home = user_data_dir()
+    except OSError as error:
+        folder = Path(error.filename) if getattr(error, "filename", None) else None
+        blocker = next((p for p in ([folder, *folder.parents] if folder else []) if p.is_file()), None)
+        if blocker is not None and blocker == folder:
+            why = "it is a file, not a folder"
+        elif blocker is not None:
+            why = f"{blocker} is a file, not a folder"
+        else:
+            why = error.strerror or type(error).__name__
+        return (f"squeeze-studio: cannot use the data folder {folder or 'here'}: {why} (move it away, or set "
+                f"${HOME_ENV} to another folder)")
+    if not home.is_dir():
+        return f"squeeze-studio: cannot use the data folder {home}: it is not a folder (set ${HOME_ENV} to another)"
+    return ""
+
+
 def settings() -> QSettings:
     """The window's settings file in the data folder (layout, results folder, first-run flags)."""
     return QSettings(str(data_home() / SETTINGS_FILE), QSettings.Format.IniFormat)

@@ -61,8 +61,14 @@ class MainWindow(QMainWindow):
         from ..persistence.session import session_path
         from .workspace import Workspace
 
-        self.fresh_start = not session_path().exists()  # no session to restore: a first start
-        self.studio = Studio(self._engine_factory, parent=self)
+        try:
+            self.fresh_start = not session_path().exists()  # no session to restore: a first start
+            self.studio = Studio(self._engine_factory, parent=self)
+        except Exception as error:  # noqa: BLE001 - never an empty grey frame: say why, keep Quit working
+            from .build_failure import show_build_failure
+
+            show_build_failure(self, error)
+            return
         self.studio.message.connect(self.show_message)
         self.workspace = Workspace(self, self.studio)
         self.studio.problem.connect(self.show_problem)
@@ -76,6 +82,8 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()
         if self.studio.startup_message:
             self.show_message(self.studio.startup_message)
+        if self.studio.history_problem:
+            self.show_problem("history", self.studio.history_problem)
         self.ready.emit()
 
     def show_message(self, text: str) -> None:
