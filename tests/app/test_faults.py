@@ -392,6 +392,61 @@ def test_two_windows_writing_history_at_once_keep_the_database_whole(make_window
     print(f"\ntwo windows + two writer processes: {len(paths)} rows, integrity ok")
 
 
+def hold_the_write_lock(database: Path) -> sqlite3.Connection:
+    """Another connection (a second window, another process) in the middle of a write: it holds SQLite's write lock
+    until it commits or rolls back."""
+    other = sqlite3.connect(str(database), check_same_thread=False, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO results (path, created, instruction, request_json, seconds) "
+                  "VALUES ('/results/other.png', 0, 'other', '{}', 0)")
+    return other
+
+
+def test_a_locked_history_database_is_waited_for(make_window, qtbot, images, studio_home):
+    """A write lock held by another connection for about a second: the result's row waits for it (the busy timeout,
+    5 s) and goes in after the other's commit, with no message."""
+    window = make_window()
+    studio = window.studio
+    prepare(window, images[:1], steps=2)
+    other = hold_the_write_lock(studio_home / "history.sqlite")
+    released = threading.Event()
+    timer = threading.Timer(1.0, lambda: (other.commit(), released.set()))
+    timer.start()
+    try:
+        with qtbot.waitSignal(studio.job_finished, timeout=LONG):
+            studio.generate()
+        assert released.is_set()  # the row could only go in once the other connection had committed
+    finally:
+        timer.join()
+        other.close()
+    [record] = studio.history.records
+    assert "history" not in window.last_message
+    index = HistoryIndex()
+    assert {r.path for r in index.recent()} == {record.path, "/results/other.png"}
+    index.close()
+
+
+def test_a_history_database_locked_past_the_timeout_is_one_line_and_keeps_the_png(make_window, qtbot, images,
+                                                                                   studio_home):
+    window = make_window()
+    studio = window.studio
+    prepare(window, images[:1], steps=2)
+    other = hold_the_write_lock(studio_home / "history.sqlite")
+    try:
+        with qtbot.waitSignal(studio.job_finished, timeout=LONG):
+            studio.generate()  # waits out the 5 s busy timeout in the result's slot
+        [result] = studio.results
+    finally:
+        other.rollback()
+        other.close()
+    assert window.last_message == (f"Saved {Path(result.path).name}, but the history list could not be updated: "
+                                   "database is locked")
+    assert read_recipe(result.path).seed == 7  # the PNG, with its recipe, is the truth
+    index = HistoryIndex()
+    assert [r.path for r in index.recent()] == []
+    index.close()
+
+
 # --- 5. results folder read-only, deleted, full -----------------------------------------------------------------
 def digest(folder: Path) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
