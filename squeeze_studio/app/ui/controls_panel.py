@@ -22,6 +22,8 @@ from ..model.controls import MAX_SEED
 from ..model.model_names import DEMO_LABEL, NO_ADDON_LABEL, addon_label, model_label
 from ..model.studio import Studio
 from .memory_panel import MemoryPanel
+from .screen_fit import available_area, is_short
+from .section import Section
 from .stage_bar import StageBar
 
 CHOOSE_FOLDER = "\x00choose"  # combo item data of "Choose model folder…" / "Choose add-on folder…"
@@ -75,18 +77,21 @@ class ControlsPanel(QWidget):
 
         self.width_box = self._size_box("width")
         self.height_box = self._size_box("height")
-        form.addRow("Size", self._row(self.width_box, QLabel("×"), self.height_box))
+        # The rows most runs leave alone fold away; on a short screen they start folded (screen_fit).
+        self.advanced = Section("Size, batch, avoid, add-on, memory", expanded=not is_short(available_area()))
+        advanced = self.advanced.form
+        advanced.addRow("Size", self._row(self.width_box, QLabel("×"), self.height_box))
 
         self.batch = QSpinBox(minimum=1, maximum=16)
         self.batch.setToolTip("Batch: how many images one click makes, with seeds seed, seed+1, … "
                               "(the references are encoded once per image).")
         self.batch.valueChanged.connect(lambda v: self._controls.set("batch_count", v))
-        form.addRow("Batch", self.batch)
+        advanced.addRow("Batch", self.batch)
 
         self.negative = QLineEdit(placeholderText="e.g. blurry, watermark")
         self.negative.setToolTip("Negative prompt: what the image should steer away from.")
         self.negative.textEdited.connect(lambda text: self._controls.set("negative_prompt", text or " "))
-        form.addRow("Avoid", self.negative)
+        advanced.addRow("Avoid", self.negative)
 
         self.model = QComboBox()
         self.model.setToolTip("Model: the built-in demo model runs anywhere (small, low detail). For a full model "
@@ -100,11 +105,13 @@ class ControlsPanel(QWidget):
         self.addon.setToolTip("Add-on: what Squeeze training adds to a base model (a trained connector, a LoRA, and "
                               "recommended stage settings). Without one, a stock base runs as itself.")
         self.addon.activated.connect(self._addon_chosen)
-        form.addRow("Add-on", self.addon)
+        advanced.addRow("Add-on", self.addon)
 
         self.memory = MemoryPanel(studio)
-        form.addRow("Memory", self.memory.choices)
-        form.addRow(self.memory)  # the plan, the width of the controls
+        advanced.addRow("Memory", self.memory.choices)
+        advanced.addRow(self.memory)  # the plan, the width of the controls
+        form.addRow(self.advanced)
+        studio.memory_changed.connect(self._unfold_for_memory)  # a memory problem is never folded away
 
         self._controls.changed.connect(self._refresh)
         studio.recent_models_changed.connect(self._fill_models)
@@ -112,6 +119,10 @@ class ControlsPanel(QWidget):
         studio.stage_defaults_changed.connect(self._show_model_defaults)
         self._show_model_defaults()
         self._refresh("")
+
+    def _unfold_for_memory(self) -> None:
+        if self._studio.memory_problem or self._studio.suggested_mode():
+            self.advanced.set_expanded(True)
 
     def _row(self, *widgets: QWidget) -> QWidget:
         row = QWidget()

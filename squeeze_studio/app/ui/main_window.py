@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 MESSAGE_MS = 10_000
-DEFAULT_SIZE = (1280, 820)
 WELCOME_KEY = "welcome/dismissed"
 
 
@@ -45,9 +44,10 @@ class MainWindow(QMainWindow):
         # True (tests, embedding) waits for the load, so the worker thread has always ended after close().
         self.wait_for_load_on_close = True
         self.worker_joined = True  # after close(): whether the worker thread had ended
+        from .screen_fit import fit_window
+
         geometry = self.settings().value("geometry")
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(*DEFAULT_SIZE)
+        fit_window(self, restored=geometry is not None and self.restoreGeometry(geometry))  # never off-screen
         if build:
             self.build()
         else:
