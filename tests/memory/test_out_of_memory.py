@@ -85,6 +85,55 @@ def test_out_of_memory_while_decoding_says_so(monkeypatch, tiny_model_dir, refer
     assert np.array_equal(image(engine, request(reference_files)), clean)
 
 
+def test_the_real_engine_names_a_lighter_mode_and_gives_the_memory_back(monkeypatch, tiny_model_dir,
+                                                                        reference_files, clean):
+    """A real ``torch.OutOfMemoryError`` raised inside the tiny transformer's first block at step 2, on an engine
+    that plans for a CUDA card (the tests have none: it loads on the CPU, then takes the card's name, so its memory
+    plan, the lighter mode and the cache it empties are the card's). The message names the lighter mode the plan
+    gives, and the memory is given back: the cached encodings dropped, the model hooks offloaded, the CUDA cache
+    emptied, and no tensor of the failed run is still held (not even by the error the caller catches)."""
+    import weakref
+    from dataclasses import replace
+
+    from squeeze_studio.memory import devices
+
+    engine = Engine(tiny_model_dir, device="cpu", memory="model-offload")
+    monkeypatch.setattr(engine, "device_name", "cuda")
+    monkeypatch.setattr(engine, "plan", replace(engine.plan, device="cuda", free_vram=24 * 2**30))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: None)  # no card to measure
+    emptied, offloaded = [], []
+    monkeypatch.setattr(devices, "empty_cache", emptied.append)
+    free_hooks = engine.pipe.maybe_free_model_hooks
+    monkeypatch.setattr(engine.pipe, "maybe_free_model_hooks", lambda: (offloaded.append(1), free_hooks()))
+    armed, held = [], []
+
+    def out_of_memory(module, args, kwargs):
+        if armed:
+            held.append(weakref.ref(kwargs["hidden_states"]))  # the image tokens of the run that fails
+            raise torch.OutOfMemoryError(OOM)
+
+    block = engine.pipe.transformer.transformer_blocks[0]
+    hook = block.register_forward_pre_hook(out_of_memory, with_kwargs=True)
+    steps, cached = [], []
+    try:
+        with pytest.raises(EngineError) as caught:
+            for event in engine.generate(request(reference_files)):
+                steps.append(event.step)
+                cached.append(len(engine.pipe._encodings))
+                armed.append(1)  # step 1 is done: the next forward runs out of memory
+    finally:
+        hook.remove()
+    assert steps == [1] and cached == [1]
+    assert str(caught.value) == "out of memory at step 2 of 4 with --memory model-offload at 64x64: try --memory " \
+                                "group-offload"
+    assert caught.value.lighter == "group-offload"
+    assert len(engine.pipe._encodings) == 0 and engine.pipe._null_encoding is None  # the encodings dropped
+    assert offloaded and emptied == ["cuda"]
+    assert held and held[0]() is None  # the failed run's tensors are gone, though the error is still held here
+    monkeypatch.undo()
+    assert np.array_equal(image(engine, request(reference_files)), clean)
+
+
 def test_other_errors_are_not_taken_for_out_of_memory(monkeypatch, tiny_model_dir, reference_files):
     assert is_out_of_memory(torch.OutOfMemoryError(OOM)) and is_out_of_memory(RuntimeError("MPS backend out of memory"))
     assert not is_out_of_memory(RuntimeError("shape mismatch")) and not is_out_of_memory(ValueError("out of memory"))
