@@ -135,8 +135,9 @@ class SubjectGallery(QWidget):
         self.subject_box.setMinimumContentsLength(10)
         self.subject_box.activated.connect(self._subjects.select)
         add = self._tool("+", "New empty subject", lambda: self._subjects.add_subject())
-        self.menu_button = self._tool("Subject", "Rename or remove this subject, save it as a reusable "
+        self.menu_button = self._tool("Subject ▾", "Rename or remove this subject, save it as a reusable "
                                       "library, or open a saved library", None)
+        self.menu_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0; }")  # it overlapped
         self.subject_menu = QMenu(self)
         self.subject_menu.aboutToShow.connect(self._fill_subject_menu)
         self.menu_button.setMenu(self.subject_menu)
@@ -183,7 +184,10 @@ class SubjectGallery(QWidget):
         self.subject_box.clear()
         for subject in self._subjects.subjects:
             self.subject_box.addItem(f"{subject.name} ({len(subject.images)})")
+            self.subject_box.setItemData(self.subject_box.count() - 1, subject.name, Qt.ItemDataRole.ToolTipRole)
         self.subject_box.setCurrentIndex(self._subjects.current_index)
+        self.subject_box.setToolTip(f"{self._subjects.current.name}: the subject whose images are the references "
+                                    "of the next generation.")
         self.list.clear()
         self._paths = list(self._subjects.current.images)
         missing_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
