@@ -48,6 +48,7 @@ class Studio(QObject):
     message = Signal(str)                    # one line for the status bar: what happened, progress
     problem = Signal(str, str)               # (area of ``problems.AREAS``, one line): a banner in that panel
     canvas_image = Signal(object, str)       # QImage, caption: what the canvas shows when idle
+    canvas_caption = Signal(str)             # a new caption for what the canvas shows (e.g. where a cancel stopped)
     status_changed = Signal()                # model / device / memory text
     recent_models_changed = Signal()
     recent_addons_changed = Signal()
@@ -372,13 +373,15 @@ class Studio(QObject):
     def _on_job_ended(self, outcome: str) -> None:
         if self._closed:
             return
+        step, total = self.generation.step, self.generation.total  # where a cancel took effect
         self.generation.stop()
         self._job = None
         if self._preload_pending:
             self._preload_pending = False
             self.preload_model()
         if outcome == "cancelled":
-            self.message.emit("Cancelled; finished images were kept")
+            self.message.emit(f"Cancelled at step {step} of {total}; finished images were kept")
+            self.canvas_caption.emit(f"Cancelled at step {step} of {total}")
         else:
             self._clear_memory_problem()  # a run finished: the last out-of-memory error is history
         if self._plan_after_job:

@@ -60,6 +60,7 @@ class Canvas(QWidget):
         self._state.progress_changed.connect(self._progress_changed)
         self._state.preview_changed.connect(self._show_preview)
         studio.canvas_image.connect(self.show_image)
+        studio.canvas_caption.connect(self.caption.setText)
         self._phase_changed(self._state.phase)
 
     def show_image(self, image, caption: str = "") -> None:
@@ -83,6 +84,8 @@ class Canvas(QWidget):
 
     def _phase_changed(self, phase: str) -> None:
         running = phase != IDLE
+        if running and self._state.step == 0 and phase != CANCELLING:
+            self.caption.setText("Starting…")  # not the last result's caption under the image being replaced
         for widget in (self.progress, self.step_label, self.eta_label, self.cancel_button):
             widget.setVisible(running)
         self.cancel_button.setEnabled(phase not in (IDLE, CANCELLING))

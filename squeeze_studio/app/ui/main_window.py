@@ -74,6 +74,10 @@ class MainWindow(QMainWindow):
         self.studio.problem.connect(self.show_problem)
         self._add_file_actions()
         self._add_save_as()
+        from .help_menu import add_help_menu
+
+        add_help_menu(self)  # Welcome, Keyboard shortcuts, Documentation, About
+        self.studio.history.added.connect(self._fold_welcome)
         state = self.settings().value("state")
         if state is not None:
             self.restoreState(state)
@@ -163,6 +167,13 @@ class MainWindow(QMainWindow):
         self._remember_welcome(False)
         self.welcome.show()
         return self.welcome
+
+    def _fold_welcome(self, *_record) -> None:
+        """The first result is on the canvas: the welcome panel gives its room back (Help > Welcome brings it back;
+        it is not remembered as dismissed)."""
+        if self.welcome is not None and self.welcome.isVisible():
+            self.welcome.hide()
+            self.show_message("The welcome panel is in Help > Welcome")
 
     def _remember_welcome(self, dismissed: bool) -> None:
         store = self.settings()
