@@ -2,52 +2,39 @@
 
 Used where it makes a test deterministic (it can pause mid-run until the test cancels, run out of memory
 while loading or at step k) or where no real model is needed (drops, widgets). The end-to-end tests use the
-real engine on a tiny model. Its memory plans use the figures docs/models.md predicts for Qwen-Image-Edit-2509.
+real engine on a tiny model. Its memory plans are ``plan_memory``'s own: on a GPU for Qwen-Image-Edit-2509 (the
+reference configs, what docs/models.md predicts), on the CPU for the built-in demo model. Only the free memory is
+the test's.
 """
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
 
 from squeeze_studio.events import GenerationCancelled, ImageResult, StepEvent
 from squeeze_studio.hub.defaults import PAPER_DEFAULTS, StageDefaults
-from squeeze_studio.memory.modes import ONE_CARD_MODES, lighter_modes
-from squeeze_studio.memory.plan import MARGIN, MemoryPlan
+from squeeze_studio.hub.reference_configs import QWEN_IMAGE_EDIT_PLUS
+from squeeze_studio.memory.modes import lighter_modes
+from squeeze_studio.memory.plan import MemoryPlan, plan_memory
+from squeeze_studio.models import default_model_path
 from squeeze_studio.request import GenerationRequest
 
 GIB = 2**30
-# Predicted peak VRAM and RAM per mode, in GiB (docs/models.md, "GPU memory"), and on the CPU.
-PLANNED_GIB = {"full": (58.2, 56.5), "model-offload": (39.9, 56.5), "group-offload": (5.3, 56.5),
-               "sequential": (4.3, 56.5), "multi-gpu": (41.3, 40.1)}
-CPU_RAM_GIB = 0.6
 
 
 def fake_plan(mode: str, device: str, free_vram: int | None, free_ram: int = 120 * GIB, height: int = 32,
               width: int = 32, references: int = 2) -> MemoryPlan:
-    """What ``plan_memory`` would say, from the table above: "auto" is the fastest mode that fits, and a plan
-    that does not fit names the first lighter one that does."""
-    def plan(name: str) -> MemoryPlan:
-        if device == "cpu":
-            vram, ram = 0, int(CPU_RAM_GIB * GIB)
-            fits = ram <= free_ram
-        else:
-            vram, ram = (int(v * GIB) for v in PLANNED_GIB[name])
-            fits = free_vram is not None and vram * MARGIN <= free_vram and ram <= free_ram
-        return MemoryPlan(name, device, height, width, references, "fp32" if device == "cpu" else "bf16", vram, ram,
-                          free_vram, free_ram, fits, "", False)
-
-    if mode == "auto":
-        candidates = ["full"] if device == "cpu" else list(ONE_CARD_MODES)
-        chosen = next((p for p in map(plan, candidates) if p.fits), plan(candidates[-1]))
-    else:
-        chosen = plan(mode)
-    if chosen.fits or device == "cpu":
-        return chosen
-    return replace(chosen, suggestion=next((m for m in lighter_modes(chosen.mode) if plan(m).fits), ""))
+    """``plan_memory``'s plan for Qwen-Image-Edit-2509 on a GPU with ``free_vram`` free (``None``: unknown) on one
+    card (two for "multi-gpu"), or for the demo model on the CPU: "auto" is the fastest mode that fits, and a plan
+    that does not fit names the first lighter one that does. (The first call builds the reference configs on the
+    meta device: a few seconds, once per process.)"""
+    if device == "cpu":
+        return plan_memory(default_model_path(), mode, height, width, references, "cpu", free_ram=free_ram)
+    return plan_memory(QWEN_IMAGE_EDIT_PLUS, mode, height, width, references, device, free_vram=free_vram,
+                       free_ram=free_ram, gpus=2 if mode == "multi-gpu" else 1)
 
 
 def engine_error(message: str, lighter: str = ""):

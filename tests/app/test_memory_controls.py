@@ -16,6 +16,15 @@ from .helpers import LONG, prepare
 FREE_24GB = int(23.4 * GIB)  # what a 24 GB card has free
 
 
+def plan_line(mode: str, device: str = "cuda") -> str:
+    """The memory row's line for the plan the fake engine gets from ``plan_memory`` (the figures are the planner's,
+    so a change there does not need a change here; the wording is this test's)."""
+    plan = fake_plan(mode, device, None if device == "cpu" else FREE_24GB)
+    ram = f"{plan.ram_bytes / GIB:.1f} GiB RAM"
+    vram = "" if device == "cpu" else f"{plan.vram_bytes / GIB:.1f} GiB VRAM, "
+    return f"plan: {vram}{ram} ({mode} on {device})"
+
+
 def gpu_factory(**options) -> FakeEngineFactory:
     return FakeEngineFactory(devices=["cuda", "cpu"], free_vram=FREE_24GB, peak=int(5.9 * GIB), **options)
 
@@ -54,14 +63,14 @@ def test_the_memory_row_shows_the_devices_the_modes_and_the_plan(make_window, qt
     enabled = {row.mode.itemText(i): row.mode.model().item(i).isEnabled() for i in range(row.mode.count())}
     assert enabled == {**{mode: True for mode in MEMORY_MODES}, "multi-gpu": False}  # one CUDA card here
     assert all(row.mode.itemData(i, 3) for i in range(row.mode.count()))  # every mode says what it does
-    assert row.plan_label.text() == "plan: 5.3 GiB VRAM, 56.5 GiB RAM (group-offload on cuda)"
+    assert row.plan_label.text() == plan_line("group-offload")  # what "auto" chose on a 24 GB card
     assert "predictions" in row.plan_label.toolTip() and "group-offload on cuda (bf16) at 32x32" in \
         row.plan_label.toolTip()
     assert not row.note_row.isVisible()
 
     prepare(window, images[:2])
     generate(window, qtbot)
-    assert row.plan_label.text() == "plan: 5.3 GiB VRAM, 56.5 GiB RAM (group-offload on cuda) · measured peak 5.9 GiB"
+    assert row.plan_label.text() == plan_line("group-offload") + " · measured peak 5.9 GiB"
 
 
 def test_on_the_cpu_the_plan_is_ram_only_and_no_peak(make_window, qtbot, images):
@@ -71,7 +80,7 @@ def test_on_the_cpu_the_plan_is_ram_only_and_no_peak(make_window, qtbot, images)
     assert combo_items(row.device) == ["Automatic (cpu)", "cpu"]
     prepare(window, images[:1])
     generate(window, qtbot)
-    assert row.plan_label.text() == "plan: 0.6 GiB RAM (full on cpu)"
+    assert row.plan_label.text() == plan_line("full", "cpu")
 
 
 def test_a_plan_that_does_not_fit_says_which_mode_would_and_a_click_takes_it(make_window, qtbot):
@@ -83,7 +92,7 @@ def test_a_plan_that_does_not_fit_says_which_mode_would_and_a_click_takes_it(mak
         row.mode.activated.emit(row.mode.findData("full"))
     qtbot.waitUntil(lambda: (studio.plan or {}).get("mode") == "full", timeout=LONG)
     assert factory.settings[-1] == ("", "full")
-    assert row.plan_label.text() == "plan: 58.2 GiB VRAM, 56.5 GiB RAM (full on cuda)"
+    assert row.plan_label.text() == plan_line("full")
     assert row.note_label.text() == "does not fit in 23.4 GiB free VRAM: try group-offload"
     assert row.use_button.isVisible() and row.use_button.text() == "Use group-offload"
 
@@ -105,7 +114,7 @@ def test_device_and_mode_are_remembered_across_starts(make_window, qtbot):
     with qtbot.waitSignal(window.studio.stage_defaults_changed, timeout=LONG):
         row.mode.activated.emit(row.mode.findData("model-offload"))
     assert factory.settings[-1] == ("cpu", "model-offload")
-    assert row.plan_label.text() == "plan: 0.6 GiB RAM (model-offload on cpu)"
+    assert row.plan_label.text() == plan_line("model-offload", "cpu")
     loads = factory.loads
     window.studio.choose_memory(device="cpu")  # already loaded like that: no second load
     assert factory.loads == loads
@@ -280,3 +289,22 @@ def test_the_memory_row_renders(qapp, studio_home, tmp_path):
 if __name__ == "__main__":
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     render_screenshot(Path(sys.argv[1]))
+
+
+def test_the_fake_engine_plans_with_plan_memory():
+    """The fake engine's plans are the planner's, not figures copied from it that drift when it changes (its group-
+    offload RAM once read 56.5 GiB where the planner, counting the pinned copy, says 95.6)."""
+    from squeeze_studio.hub.reference_configs import QWEN_IMAGE_EDIT_PLUS
+    from squeeze_studio.memory.plan import plan_memory
+    from squeeze_studio.models import default_model_path
+    from squeeze_studio.request import GenerationRequest
+
+    room = 120 * GIB
+    engine = gpu_factory()("model", device="cuda")
+    assert engine.plan == plan_memory(QWEN_IMAGE_EDIT_PLUS, "auto", 32, 32, 2, "cuda", free_vram=FREE_24GB,
+                                      free_ram=room, gpus=1)
+    request = GenerationRequest(instruction="x", references=["a.png", "b.png", "c.png"], width=1024, height=1024)
+    assert engine.plan_for(request) == plan_memory(QWEN_IMAGE_EDIT_PLUS, engine.memory_mode, 1024, 1024, 3, "cuda",
+                                                   free_vram=FREE_24GB, free_ram=room, gpus=1)
+    on_cpu = FakeEngineFactory()("model", memory="model-offload")
+    assert on_cpu.plan == plan_memory(default_model_path(), "model-offload", 32, 32, 2, "cpu", free_ram=room)
