@@ -112,3 +112,43 @@ def test_offline_mode_refuses_before_touching_the_network(dirs, online, stock_mo
     with pytest.raises(ValueError, match=r"^offline mode is on \(HF_HUB_OFFLINE=1\): unset it to download$"):
         manager.download(QWEN)
     assert hub.requests == []
+
+
+# --- Xet transfers ----------------------------------------------------------------------------------------------
+# The loopback Hub sends no X-Xet-Hash header, so every test above takes huggingface_hub's plain HTTP path. Large
+# files on the real Hub are Xet-stored and go through hf_xet (a Rust client talking to a Xet storage server that
+# cannot be faked here): their cancel and resume are untested (docs/RELIABILITY.md). What is checked is the one
+# piece of it this project owns: a stop aborts huggingface_hub's Xet session, and says so when it cannot.
+
+def test_a_stop_aborts_the_xet_transfers_through_huggingface_hubs_session(monkeypatch):
+    from huggingface_hub.utils import _xet  # private, and the only way to abort Xet: it must be there
+
+    aborted = []
+    monkeypatch.setattr(_xet, "abort_xet_session", lambda: aborted.append(1))
+    monkeypatch.setattr(manager, "xet_in_use", lambda: True)
+    stop = threading.Event()
+    manager._stop_transfers(stop)
+    assert stop.is_set() and aborted == [1]
+
+
+def test_a_xet_abort_that_cannot_be_imported_is_a_warning_not_silence(monkeypatch, caplog):
+    import logging
+    import sys
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub.utils._xet", None)  # a huggingface_hub that moved it
+    monkeypatch.setattr(manager, "xet_in_use", lambda: True)
+    stop = threading.Event()
+    with caplog.at_level(logging.WARNING, logger=manager.__name__):
+        manager._stop_transfers(stop)
+    assert stop.is_set()  # the HTTP transfers still stop
+    [record] = [r for r in caplog.records if r.name == manager.__name__]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("cannot abort the Xet transfers with this huggingface_hub (")
+
+
+def test_xet_is_in_use_unless_disabled(monkeypatch):
+    from huggingface_hub import constants
+
+    assert manager.xet_in_use()  # hf_xet comes with huggingface_hub here, so real large files take the Xet path
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    assert not manager.xet_in_use()
