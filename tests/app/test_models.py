@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtWidgets import QPushButton
 
 from squeeze_studio.app.worker import default_engine_factory
@@ -269,65 +269,100 @@ def test_verify_reports_one_line_from_a_background_thread(make_window, qtbot, ti
     assert "\n" not in dialog.status.text()
 
 
-class FakeDownload:
-    """Stands in for ``manager.download``: a byte count that grows until the dialog cancels it."""
-
-    def __init__(self):
-        self.calls = 0
-        self.stopped = threading.Event()
-
-    def __call__(self, repo_id, revision="main", progress=None, should_cancel=None, **_options):
-        self.calls += 1
-        for done in range(0, 10**9, 1000):
-            if should_cancel():
-                self.stopped.set()
-                raise manager.DownloadCancelled(f"download of {repo_id} cancelled")
-            progress(done, 10**9)
-            time.sleep(0.002)
-        raise AssertionError("the download was never cancelled")
+NEXT_REPO = "Qwen/Qwen-Image-Edit-2511"  # the first model the dialog offers for download over the fake cache
+WEIGHTS = ("transformer/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+           "vae/diffusion_pytorch_model.safetensors")
 
 
-def start_download(make_window, qtbot, monkeypatch, size: int, questions: list | None = None, fits: bool = True):
-    """Open the Models dialog over a fake download of ``size`` bytes and press Download on the first registry
-    model, answering yes to every question (collected in ``questions``). ``fits``: 5 GB free on /cache;
-    otherwise the real disk-space check runs."""
-    fake = FakeDownload()
-    monkeypatch.setattr(manager, "download_size", lambda repo_id, revision="main": size)
-    if fits:
-        monkeypatch.setattr(manager, "check_space", lambda needed: (5 * 10**9, Path("/cache")))
-    monkeypatch.setattr(manager, "download", fake)
+def loopback_hub(monkeypatch, folder: Path, **disturb):
+    """The loopback Hub of the model-manager tests (tests/hub/fake_hub.py) serving ``folder`` as ``NEXT_REPO``, with
+    huggingface_hub pointed at it: the dialog's download runs the real ``manager.download`` over HTTP."""
+    import sys
+
+    from huggingface_hub import constants
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub"))
+    try:
+        from fake_hub import FakeHub
+    finally:
+        sys.path.pop(0)
+    hub = FakeHub(NEXT_REPO, folder, **disturb).__enter__()
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64 * 1024)  # transfers are seen mid-file
+    return hub
+
+
+@pytest.fixture
+def next_hub(monkeypatch, tiny_stock_dir, fake_hf_cache):
+    """A loopback Hub holding the weights mid-transfer (the small files go through) until ``hub.release``."""
+    hub = loopback_hub(monkeypatch, tiny_stock_dir, hold=WEIGHTS)
+    yield hub
+    hub.release.set()
+    hub.__exit__(None, None, None)
+
+
+def next_snapshot(fake_hf_cache) -> dict[str, int]:
+    """The files of ``NEXT_REPO`` in the Hugging Face cache (name: size), and no partial blob left."""
+    repo = fake_hf_cache.parents[1].parent / ("models--" + NEXT_REPO.replace("/", "--"))
+    assert not list(repo.glob("blobs/*.incomplete"))
+    return {p.relative_to(s).as_posix(): p.stat().st_size for s in repo.glob("snapshots/*") for p in s.rglob("*")
+            if p.is_file()}
+
+
+def start_download(make_window, qtbot, questions: list | None = None):
+    """Open the Models dialog and press Download on the first registry model, answering yes to every question
+    (collected in ``questions``)."""
     window = make_window()
     dialog = open_models(window, qtbot)
     dialog.ask = lambda title, text: (questions.append(text) if questions is not None else None) or True
     dialog.available.selectRow(0)
     dialog.download_button.click()
-    return window, dialog, fake
+    return window, dialog
 
 
-def test_download_asks_with_the_size_and_cancel_stops_it(make_window, qtbot, monkeypatch, fake_hf_cache):
+def test_download_asks_with_the_size_and_cancel_stops_it(make_window, qtbot, next_hub, tiny_stock_dir,
+                                                          fake_hf_cache):
     questions = []
-    _, dialog, fake = start_download(make_window, qtbot, monkeypatch, 10**9, questions)
-
-    qtbot.waitUntil(lambda: dialog.download_progress is not None and dialog.download_progress.value() > 0,
-                    timeout=LONG)
-    assert "1.0 GB to download; 5.0 GB free on /cache" in questions[0]
+    _, dialog = start_download(make_window, qtbot, questions)
+    qtbot.waitUntil(lambda: next_hub.started.is_set() and dialog.download_progress is not None
+                    and dialog.download_progress.value() > 0, timeout=LONG)  # bytes came, the weights are held
+    needed = sum(p.stat().st_size for p in tiny_stock_dir.rglob("*") if p.is_file())
+    assert f"Download {NEXT_REPO} (Apache-2.0)?" in questions[0]
+    assert f"{manager.human_size(needed)} to download; " in questions[0]
     [cancel] = dialog.download_progress.findChildren(QPushButton)
     assert cancel.text() == "Cancel"
     cancel.click()
-    qtbot.waitUntil(lambda: fake.stopped.is_set() and dialog.download_progress is None, timeout=LONG)
-    assert "cancelled" in dialog.status.text()
-    assert fake.calls == 1
+    next_hub.release.set()  # the held transfers go on, and stop at their next chunk
+    qtbot.waitUntil(lambda: dialog.download_progress is None, timeout=LONG)
+    assert dialog.status.text() == f"Download of {NEXT_REPO} cancelled; complete files are kept"
+    landed = next_snapshot(fake_hf_cache)
+    assert landed and not set(landed) & set(WEIGHTS)  # the small files whole, the held weights never finished
+    assert all((tiny_stock_dir / name).stat().st_size == size for name, size in landed.items())
 
 
-def test_a_download_that_does_not_fit_is_refused_in_one_line(make_window, qtbot, monkeypatch, fake_hf_cache):
-    _, dialog, fake = start_download(make_window, qtbot, monkeypatch, 10**15, fits=False)
+def test_a_download_that_does_not_fit_is_refused_in_one_line(make_window, qtbot, monkeypatch, next_hub,
+                                                              fake_hf_cache):
+    monkeypatch.setattr(manager, "free_space", lambda path: 1000)  # the real check, on a disk with 1 kB free
+    _, dialog = start_download(make_window, qtbot)
     qtbot.waitUntil(lambda: not dialog.busy and "needs" in dialog.status.text(), timeout=LONG)
-    assert dialog.status.text().startswith("Cannot download Qwen-Image-Edit-2511: needs 1000000.0 GB")
-    assert fake.calls == 0 and dialog.download_progress is None
+    assert dialog.status.text().startswith("Cannot download Qwen-Image-Edit-2511: needs 1.7 MB, 1.0 kB free on ")
+    assert dialog.download_progress is None
+    assert not [r for r in next_hub.requests if r.startswith("GET ") and "/resolve/" in r]  # no file fetched
 
 
-def test_closing_the_window_mid_download_cancels_it(make_window, qtbot, monkeypatch, fake_hf_cache):
-    window, _, fake = start_download(make_window, qtbot, monkeypatch, 10**9)
-    qtbot.waitUntil(lambda: fake.calls == 1, timeout=LONG)
-    window.close()  # must not leave the download's thread running
-    assert fake.stopped.is_set()
+def test_closing_the_window_mid_download_cancels_it(make_window, qtbot, next_hub, fake_hf_cache):
+    window, dialog = start_download(make_window, qtbot)
+    qtbot.waitUntil(lambda: next_hub.started.is_set(), timeout=LONG)
+    release = threading.Timer(0.5, next_hub.release.set)  # the held transfers go on while the close waits
+    release.start()
+    try:
+        window.close()  # must cancel the download and not leave its thread running
+    finally:
+        release.cancel()
+        next_hub.release.set()
+    assert not [t for t in threading.enumerate() if t.name == f"download {NEXT_REPO}"]
+    assert not set(next_snapshot(fake_hf_cache)) & set(WEIGHTS)  # stopped, not finished
