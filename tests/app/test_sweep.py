@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from squeeze_studio.app.model.comparison import GRID
 from squeeze_studio.app.model.sweep import SWEEP_TAUS
+from squeeze_studio.app.ui.history_delegate import GROUP_ROLE, HEADER_ROLE
 
 from .helpers import LONG, prepare, real_engine_window
 
@@ -29,7 +30,10 @@ def test_sweep_runs_the_mllm_once_and_labels_every_cell(make_window, qtbot, tiny
         assert result.label == item.label
         assert item.label.startswith(f"τ1 {result.request.tau1:g} · τ2 {result.request.tau2:g} · "
                                      f"seed {result.request.seed}")
-    assert window.workspace.history_strip.list.count() == cells
+    strip = window.workspace.history_strip.list
+    assert strip.count() == cells + 1  # the results and one "Sweep" label before them
+    assert strip.item(0).data(HEADER_ROLE) == f"Sweep · {cells}"
+    assert all(strip.item(row).data(GROUP_ROLE) for row in range(1, cells + 1))
 
 
 def test_sweep_includes_the_current_setting(make_window, qtbot, images):

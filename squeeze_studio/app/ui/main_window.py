@@ -75,6 +75,9 @@ class MainWindow(QMainWindow):
         self._add_file_actions()
         self._add_save_as()
         from .help_menu import add_help_menu
+        from .result_actions import ResultActions
+
+        self.result_actions = ResultActions(self)  # Save as… for any result, Copy image, Show in folder, drag-out
 
         add_help_menu(self)  # Welcome, Keyboard shortcuts, Documentation, About
         self.studio.history.added.connect(self._fold_welcome)
