@@ -125,11 +125,14 @@ def _mean(values) -> float | None:
 
 def identity_retrieval(scores: Sequence[SynthScore]) -> dict:
     """Top-1 retrieval of each output's subject among the distinct subjects of ``scores``:
-    {"top1", "chance" (1 / gallery size), "gallery", "hits" (per example, in order)}. Each query meets a gallery
-    rendered in its own instructed orientation and style, so a wrong pose costs adherence, not identity."""
+    {"top1", "chance" (1 / gallery size), "gallery", "mean_rank", "hits" (per example, in order)}. Each query meets
+    a gallery rendered in its own instructed orientation and style, so a wrong pose costs adherence, not identity.
+    ``mean_rank``: the true subject's rank as a fraction of the gallery (0 = retrieved first, 1 = last), averaged;
+    0.5 at chance. It uses every example, so it separates a weak identity signal from chance on fewer examples
+    than top-1 does."""
     subjects: list[Subject] = sorted({s.truth.subject for s in scores}, key=lambda s: s.seed)
     if not scores:
-        return {"top1": None, "chance": None, "gallery": 0, "hits": []}
+        return {"top1": None, "chance": None, "gallery": 0, "mean_rank": None, "hits": []}
     position = {s.seed: i for i, s in enumerate(subjects)}
     galleries: dict[tuple[str, str], np.ndarray] = {}
     ranks = []
@@ -140,8 +143,9 @@ def identity_retrieval(scores: Sequence[SynthScore]) -> dict:
         rank = metrics.retrieval_ranks(s.crop[None], s.crop_mask[None], galleries[view],
                                        [position[s.truth.subject.seed]])
         ranks.append(int(rank[0]))
+    mean_rank = float(np.mean(ranks) / (len(subjects) - 1)) if len(subjects) > 1 else None
     return {"top1": metrics.retrieval_accuracy(np.array(ranks), 1), "chance": 1.0 / len(subjects),
-            "gallery": len(subjects), "hits": [rank == 0 for rank in ranks]}
+            "gallery": len(subjects), "mean_rank": mean_rank, "hits": [rank == 0 for rank in ranks]}
 
 
 def reported_attributes(scores: Sequence[SynthScore]) -> tuple[str, ...]:

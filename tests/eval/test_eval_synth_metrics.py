@@ -38,7 +38,7 @@ def test_exact_targets_score_perfectly(examples):
     assert result["psnr"] == result["subject_psnr"] == result["aligned_subject_psnr"] == PSNR_CAP_DB
     assert all(v == 1.0 for v in result["adherence"].values())
     assert result["adherence_instructed"] == 1.0
-    assert result["identity_retrieval"]["top1"] == 1.0
+    assert result["identity_retrieval"]["top1"] == 1.0 and result["identity_retrieval"]["mean_rank"] == 0.0
     assert result["identity_retrieval"]["gallery"] == len({ex.subject.seed for ex in examples})
     assert result["identity_retrieval"]["chance"] == pytest.approx(1 / result["identity_retrieval"]["gallery"])
     assert result["copy_paste"]["rate"] == 0.0
@@ -46,6 +46,15 @@ def test_exact_targets_score_perfectly(examples):
     assert result["orientation_changed"]["n"] == len(changed)
     if changed:
         assert result["orientation_changed"]["accuracy"] == 1.0
+
+
+def test_the_mean_rank_is_the_true_subjects_place_in_the_gallery(examples):
+    """Each output the exact target of the next example's subject: the true subject is never first, and the mean
+    rank reads where it fell, as a fraction of the gallery."""
+    scores = [score_output(examples[(i + 1) % len(examples)].target, ex.target, ex.target_mask, _truth(ex))
+              for i, ex in enumerate(examples)]
+    result = aggregate(scores)["identity_retrieval"]
+    assert result["top1"] == 0.0 and 0 < result["mean_rank"] <= 1
 
 
 def test_copied_references_are_copy_paste(examples):
