@@ -2,6 +2,8 @@
 thumbnail has a caption, and the results of one sweep are grouped under a label."""
 from __future__ import annotations
 
+import re
+
 from PySide6.QtGui import QColor, QImage, QPalette
 
 from squeeze_studio.app.images import qimage_to_png_bytes
@@ -58,6 +60,15 @@ def test_the_results_of_each_sweep_are_grouped_under_a_label(make_window, qtbot,
     kinds = [kind for kind, _ in shown]
     assert kinds == ["out", "header", *["in"] * cells, "header", *["in"] * cells]
     assert shown[1][1] == f"Sweep · {cells}"
+    caption = window.workspace.canvas.caption
+    one_format = re.compile(r"^seed \d+ · τ1 \d\.\d\d · τ2 \d\.\d\d · \d+\.\d s$")
+    assert one_format.match(caption.text()), caption.text()  # a plain result
+    strip = window.workspace.history_strip.list
+    cell = studio.history.find(strip.item(2).data(ID_ROLE))
+    strip.itemClicked.emit(strip.item(2))  # a sweep's cell, shown from the history: the same format
+    qtbot.waitUntil(lambda: caption.text().startswith(f"seed {cell.request.seed} · τ1 {cell.request.tau1:.2f} · "
+                                                      f"τ2 {cell.request.tau2:.2f} · "), timeout=LONG)
+    assert one_format.match(caption.text()), caption.text()
     window.close()
 
     again = make_window()  # the groups come from the history itself, so they survive a restart

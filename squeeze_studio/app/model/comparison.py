@@ -25,10 +25,13 @@ class Comparison(QObject):
         self.mode = SIDE_BY_SIDE
         self.items: list[CompareItem] = []
         self.columns = 0  # grid columns; 0 = as many as fit side by side
+        self.column_labels: list[str] = []  # a sweep grid's axes: τ1 / τ2 per column, the seed per row
+        self.row_labels: list[str] = []
 
     def show(self, items: list[CompareItem], mode: str | None = None, columns: int = 0) -> None:
         self.items = list(items)
         self.columns = columns
+        self.column_labels, self.row_labels = [], []
         if mode is not None:
             self.mode = mode
         if self.mode == SPLIT and len(self.items) < 2:
@@ -40,8 +43,12 @@ class Comparison(QObject):
             self.mode = mode
             self.changed.emit()
 
-    def start_grid(self, labels: list[str], columns: int) -> None:
-        self.show([CompareItem("", label) for label in labels], GRID, columns)
+    def start_grid(self, labels: list[str], columns: int, axes: tuple[list[str], list[str]] = ([], [])) -> None:
+        """A sweep: ``labels`` one per cell, row by row; ``axes`` the column and row labels (``sweep.sweep_axes``)."""
+        self.items = [CompareItem("", label) for label in labels]
+        self.columns, self.mode = columns, GRID
+        self.column_labels, self.row_labels = list(axes[0]), list(axes[1])
+        self.changed.emit()
 
     def fill_cell(self, index: int, path: str, image: QImage | None) -> None:
         if 0 <= index < len(self.items):

@@ -24,6 +24,7 @@ from ..persistence.history_repair import open_history
 from ..persistence.paths import pasted_dir, remove_partial_files, results_dir, unsaved_dir
 from ..persistence.session import SessionAutosaver, load_session
 from ..worker import EngineClient, EngineFactory, Job, SavedResult, UnsavedResult, save_problem
+from .captions import result_caption
 from .comparison import GRID, CompareItem, Comparison
 from .controls import Controls
 from .drops import DropPlan, plan_drop
@@ -34,7 +35,7 @@ from .model_names import addon_label, is_repo_id, model_label
 from .problems import HISTORY, INSTRUCTION, RUN, SUBJECTS, area_of_failure
 from .reference_limits import DEFAULT_REFERENCE_CAP, too_many, within_cap
 from .subjects import SubjectList
-from .sweep import sweep_variations, variation_label
+from .sweep import sweep_axes, sweep_variations, variation_label
 
 log = logging.getLogger(__name__)
 RECENT_MODELS = 8
@@ -187,7 +188,7 @@ class Studio(QObject):
         variations, columns = sweep_variations(request.tau1, request.tau2, request.seed, vary_seed)
         request = request.replace(batch_count=1)
         labels = [variation_label(v) for v in variations]
-        self.comparison.start_grid(labels, columns)
+        self.comparison.start_grid(labels, columns, sweep_axes(variations, columns))
         self.show_comparison.emit()
         self._submit(Job(request, variations, labels))
         return True
@@ -303,7 +304,7 @@ class Studio(QObject):
             log.warning("could not add %s to the history index: %s", result.path, error)
             self.problem.emit(HISTORY, f"Saved {Path(result.path).name}, but the history list could not be updated: "
                               f"{first_line(error)}")
-        caption = result.label or f"seed {result.request.seed} · {result.seconds:.1f} s"
+        caption = result_caption(result.request, result.seconds)  # one format, a sweep's cells too
         self.canvas_image.emit(result.image, caption)
         if self._job is not None and self._job.variations:
             self.comparison.fill_cell(result.batch_index, result.path, result.image)
@@ -313,7 +314,7 @@ class Studio(QObject):
             return
         self.unsaved.append(result)
         self.unsaved_changed.emit()
-        caption = result.label or f"seed {result.request.seed} · not saved"
+        caption = f"{result_caption(result.request)} · not saved"
         self.canvas_image.emit(result.image, caption)
         if self._job is not None and self._job.variations:
             self.comparison.fill_cell(result.batch_index, "", result.image)
@@ -519,7 +520,7 @@ class Studio(QObject):
 
     # --- history and comparison ---------------------------------------------------------------
     def show_record(self, record: HistoryRecord) -> None:
-        caption = record.label or f"seed {record.request.seed} · {record.seconds:.1f} s"
+        caption = result_caption(record.request, record.seconds)
         self.show_canvas.emit()
         run_io(QImage, record.path,
                on_done=lambda image: self.canvas_image.emit(image, caption) if not self._closed else None)
@@ -528,8 +529,7 @@ class Studio(QObject):
         if len(records) < 2:
             self.message.emit("Select two or more results to compare (Ctrl+click)")
             return
-        items = [CompareItem(r.path, r.label or f"seed {r.request.seed} · τ1 {r.request.tau1:g} · "
-                             f"τ2 {r.request.tau2:g}") for r in records]
+        items = [CompareItem(r.path, result_caption(r.request)) for r in records]
         self.comparison.show(items, mode if mode != GRID else None)
         self.show_comparison.emit()
 

@@ -1,4 +1,5 @@
-"""The comparison view: results side by side (zoom and pan in step), an A/B split, or a sweep grid."""
+"""The comparison view: results side by side (zoom and pan in step), an A/B split, or a sweep grid (equal cells,
+columns in τ order, τ1 / τ2 above each column and the seed before each row)."""
 from __future__ import annotations
 
 import math
@@ -7,10 +8,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QStackedWidget,
     QVBoxLayout,
@@ -45,6 +48,19 @@ class CompareCell(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.waiting, 1)
         self.view.hide()
+        self.setToolTip(label)
+        # Every cell the same size, whatever its caption or image asks for.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        metrics = self.caption.fontMetrics()
+        self.caption.setWordWrap(False)
+        self.caption.setText(metrics.elidedText(label, Qt.TextElideMode.ElideRight, 10_000))
+        self.caption.setFixedHeight(metrics.height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        label = self.toolTip()
+        self.caption.setText(self.caption.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight,
+                                                                   max(self.caption.width(), 20)))
 
     def set_image(self, image: QImage) -> None:
         if image.isNull():
@@ -61,6 +77,7 @@ class ComparisonView(QWidget):
         self._comparison = comparison
         self._sync = ViewSync()
         self.cells: list[CompareCell] = []
+        self.axis_labels: list[QLabel] = []  # a sweep grid's column labels, then its row labels
 
         bar = QHBoxLayout()
         self.mode_buttons = QButtonGroup(self)
@@ -107,10 +124,13 @@ class ComparisonView(QWidget):
         for button in self.mode_buttons.buttons():
             button.setChecked(button.property("mode") == comparison.mode)
             button.setEnabled(len(comparison.items) >= (2 if button.property("mode") == SPLIT else 1))
-        for cell in self.cells:
-            self.grid.removeWidget(cell)
-            cell.deleteLater()
-        self.cells, self._sync = [], ViewSync()
+        for widget in (*self.cells, *self.axis_labels):
+            self.grid.removeWidget(widget)
+            widget.deleteLater()
+        for index in range(max(self.grid.rowCount(), self.grid.columnCount())):
+            self.grid.setRowStretch(index, 0)
+            self.grid.setColumnStretch(index, 0)
+        self.cells, self.axis_labels, self._sync = [], [], ViewSync()
         if not comparison.items:
             self.stack.setCurrentWidget(self.empty)
             return
@@ -126,12 +146,43 @@ class ComparisonView(QWidget):
             columns = comparison.columns
         else:
             columns = math.ceil(math.sqrt(count))  # near-square cells use the space best
+        top, left = self._add_axes(comparison, columns)
         for index, item in enumerate(comparison.items):
             cell = CompareCell(item.label)
             self._sync.add(cell.view)
             self.cells.append(cell)
-            self.grid.addWidget(cell, index // columns, index % columns)
+            self.grid.addWidget(cell, top + index // columns, left + index % columns)
             self._fill(index)
+        for column in range(columns):
+            self.grid.setColumnStretch(left + column, 1)
+        for row in range(math.ceil(count / columns)):
+            self.grid.setRowStretch(top + row, 1)
+
+    def _add_axes(self, comparison: Comparison, columns: int) -> tuple[int, int]:
+        """A sweep grid's labels: τ1 / τ2 above each column, the seed before each row. Returns the first cell's
+        row and column."""
+        if comparison.mode != GRID or not comparison.column_labels:
+            return 0, 0
+        left = 1 if comparison.row_labels else 0
+        for column, text in enumerate(comparison.column_labels[:columns]):
+            self._axis_label(text, 0, left + column)
+        for row, text in enumerate(comparison.row_labels):
+            self._axis_label(text, 1 + row, 0)
+        return 1, left
+
+    def _axis_label(self, text: str, row: int, column: int) -> None:
+        label = QLabel(text)
+        label.setObjectName("sweep_axis")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setFrameShape(QFrame.Shape.NoFrame)
+        label.setWordWrap(True)
+        if row == 0:  # a column's label never widens its column
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        font = label.font()
+        font.setBold(True)
+        label.setFont(font)
+        self.axis_labels.append(label)
+        self.grid.addWidget(label, row, column)
 
     def _fill(self, index: int) -> None:
         if self._comparison.mode == SPLIT:
