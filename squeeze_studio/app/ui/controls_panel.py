@@ -44,12 +44,10 @@ class ControlsPanel(QWidget):
         self.stage_bar.values_changed.connect(self._stage_changed)
         form.addRow(self.stage_bar)
 
-        self.defaults_note = QLabel(wordWrap=True)
-        self.defaults_note.setToolTip("Where the loaded model's recommended stage settings come from.")
-        self.defaults_button = QToolButton(text="Apply")
-        self.defaults_button.setToolTip("Set τ1, τ2 and guidance to the loaded model's recommended values.")
+        # One plain button; the values and where they come from are its tooltip (no paper terms in the panel).
+        self.defaults_button = QToolButton(text="Reset to model defaults")
         self.defaults_button.clicked.connect(lambda: studio.apply_model_defaults(announce=True))
-        form.addRow(self._row(self.defaults_note, self.defaults_button))
+        form.addRow(self._row(QWidget(), self.defaults_button))
 
         self.guidance = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=20.0, singleStep=0.5)
         self.guidance.setToolTip("Guidance (CFG): how strongly the image follows the instruction and references. "
@@ -197,12 +195,13 @@ class ControlsPanel(QWidget):
         defaults = self._studio.stage_defaults
         if defaults is None:
             self.stage_bar.clear_model_default()
-            self.defaults_note.setText("Model default: shown once the model has loaded")
+            self.defaults_button.setToolTip("The model's own stage settings, once it has loaded")
             self.defaults_button.setEnabled(False)
             return
         self.stage_bar.set_model_default(defaults["tau1"], defaults["tau2"], defaults["origin"])
-        self.defaults_note.setText(f"Model default τ1 {defaults['tau1']:.2f} / τ2 {defaults['tau2']:.2f}, guidance "
-                                   f"{defaults['guidance_scale']:g}: {defaults['origin']}")
+        self.defaults_button.setToolTip(f"Set the stage balance and guidance to this model's: τ1 {defaults['tau1']:.2f}"
+                                        f" / τ2 {defaults['tau2']:.2f}, guidance {defaults['guidance_scale']:g} "
+                                        f"({defaults['origin']})")
         self.defaults_button.setEnabled(True)
 
     def _refresh(self, name: str) -> None:

@@ -1,9 +1,10 @@
 """The two-handle stage bar for tau1/tau2, drawn along the denoising timeline.
 
 Left is t = 1 (pure noise), right is t = 0 (the image). The handles split the run into the method's
-three stages: MLLM only (t >= tau1: layout and semantics form freely, no copy-paste), MLLM + VAE,
-and VAE-focused (t < tau2: identity detail is refined). Colours come from the palette, so the bar
-follows the system's light or dark scheme.
+three stages, named in plain words: layout (the paper's MLLM only, t >= tau1: layout and semantics form freely,
+no copy-paste), identity (MLLM + VAE) and detail (VAE-focused, t < tau2). Either handle moved left gives more of
+the references' identity, moved right more freedom: that is the bar's primary wording, τ1 / τ2 its secondary
+readout. Colours come from the palette, so the bar follows the system's light or dark scheme.
 
 Under the bar, filled ticks mark the paper's default and, where the loaded model recommends other
 values (a base whose connector is untrained runs as itself: τ1 = 1, τ2 = 0), hollow ticks mark the
@@ -19,17 +20,11 @@ from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
 from ...request import DEFAULT_TAU1, DEFAULT_TAU2
 
-STAGES = ("MLLM only", "MLLM + VAE", "VAE-focused")
-TOOLTIP = (
-    "<b>Stage balance</b> along the denoising run (left: t = 1, pure noise; right: t = 0, the image).<br>"
-    "<b>MLLM only</b> (t ≥ τ1): the instruction and the references' meaning shape layout and pose; "
-    "the reference pixels are not seen, which prevents copy-paste.<br>"
-    "<b>MLLM + VAE</b> (τ2 ≤ t &lt; τ1): the reference pixels join in and lock identity.<br>"
-    "<b>VAE-focused</b> (t &lt; τ2): fine detail (texture, logos, fur) is copied from the references.<br>"
-    "Move τ1 right for more freedom of pose, τ2 left for more identity detail.<br>"
-    f"▲ <b>Paper default</b>: τ1 {DEFAULT_TAU1:.2f}, τ2 {DEFAULT_TAU2:.2f} (arXiv 2605.26111).<br>"
-)
-HELP = "Double-click resets to the model default; right-click for both defaults; arrow keys nudge the selected handle."
+STAGES = ("Layout", "Identity", "Detail")  # the paper's MLLM only, MLLM + VAE, VAE-focused
+IDENTITY, FREEDOM = "◀ more identity", "more freedom ▶"
+TOOLTIP = ("<b>Identity ↔ freedom</b>: drag a handle left to keep more of the subject's look, right to give the "
+           "instruction more freedom of pose and layout.<br>")
+HELP = "Double-click: this model's defaults. τ1 / τ2: where each handle sits on the run from noise (1) to image (0)."
 
 
 def _blend(a: QColor, b: QColor, amount: float) -> QColor:
@@ -58,7 +53,7 @@ class StageBar(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(220)
         self._update_tooltip()
-        self.setAccessibleName("Stage balance tau1 tau2")
+        self.setAccessibleName("Stage balance: identity or freedom")
 
     # --- values ------------------------------------------------------------------------------
     def values(self) -> tuple[float, float]:
@@ -99,13 +94,20 @@ class StageBar(QWidget):
         self.set_values(tau1, tau2, emit=True)
 
     def _update_tooltip(self) -> None:
+        """Three short lines (it had twelve): what the handles do, this model's default, the readout."""
         model = ""
         if self._model_default is not None:
             tau1, tau2 = self._model_default
-            marker = "△ " if self.shows_model_marker() else ""
-            model = (f"{marker}<b>Model default</b>: τ1 {tau1:.2f}, τ2 {tau2:.2f}, from: "
-                     f"{escape(self._model_origin, quote=False)}.<br>")
+            model = f"This model's default τ1 {tau1:.2f} / τ2 {tau2:.2f}: {escape(self._model_origin, quote=False)}<br>"
         self.setToolTip(TOOLTIP + model + HELP)
+
+    def words(self) -> dict[str, str]:
+        """What the bar writes: the primary wording above, the τ readout (secondary) and the defaults' marks below."""
+        words = {"left": IDENTITY, "right": FREEDOM, "readout": f"τ1 {self._tau1:.2f} · τ2 {self._tau2:.2f}",
+                 "default": "▲ default", "model": ""}
+        if self.shows_model_marker():
+            words["model"] = "△ this model's default"
+        return words
 
     def _move_active(self, t: float) -> None:
         if self._active == 0:
@@ -152,11 +154,12 @@ class StageBar(QWidget):
         text_color = palette.color(QPalette.ColorRole.WindowText)
         colors = self.stage_colors()
 
-        # Axis labels above the bar.
+        # The primary wording above the bar: what moving a handle each way does.
+        words = self.words()
         painter.setPen(text_color)
         top = QRectF(bar.left(), 0, bar.width(), line)
-        painter.drawText(top, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "t = 1 · noise")
-        painter.drawText(top, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, "t = 0 · image")
+        painter.drawText(top, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, words["left"])
+        painter.drawText(top, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, words["right"])
 
         # The three stages, with their name inside when it fits.
         edges = [(1.0, self._tau1), (self._tau1, self._tau2), (self._tau2, 0.0)]
@@ -187,18 +190,16 @@ class StageBar(QWidget):
             painter.setPen(QPen(edge, 2 if active else 1))
             painter.drawRoundedRect(grip, 3, 3)
 
-        # Readout and legend below.
-        painter.setPen(text_color)
+        # The τ readout (secondary, in the placeholder colour), the defaults' marks, and the legend below.
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
         below = bar.bottom() + 10
         readout = QRectF(bar.left(), below, bar.width(), line)
-        painter.drawText(readout, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         f"τ1 {self._tau1:.2f} · τ2 {self._tau2:.2f}")
-        painter.drawText(readout, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                         f"▲ paper default {DEFAULT_TAU1:.2f} / {DEFAULT_TAU2:.2f}")
-        if self.shows_model_marker():
+        painter.drawText(readout, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, words["readout"])
+        painter.drawText(readout, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, words["default"])
+        if words["model"]:
             painter.drawText(readout.translated(0, line), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             "△ model default {:.2f} / {:.2f}".format(*self._model_default))
-        rows = 2 if self.shows_model_marker() else 1
+                             words["model"])
+        rows = 2 if words["model"] else 1
         self._paint_legend(painter, QRectF(bar.left(), below + rows * line + 4, bar.width(), line), colors)
         painter.end()
 
@@ -252,9 +253,9 @@ class StageBar(QWidget):
     def defaults_menu(self) -> QMenu:
         menu = QMenu(self)
         if self._model_default is not None:
-            menu.addAction("Reset to model default (τ1 {:.2f} / τ2 {:.2f})".format(*self._model_default),
+            menu.addAction("Reset to model defaults (τ1 {:.2f} / τ2 {:.2f})".format(*self._model_default),
                            self.reset)
-        menu.addAction(f"Reset to paper default (τ1 {DEFAULT_TAU1:.2f} / τ2 {DEFAULT_TAU2:.2f})",
+        menu.addAction(f"Reset to the method's defaults (τ1 {DEFAULT_TAU1:.2f} / τ2 {DEFAULT_TAU2:.2f})",
                        lambda: self.reset(to_paper=True))
         return menu
 
