@@ -168,15 +168,15 @@ class MainWindow(QMainWindow):
             for widget in (holder, self.welcome, *self.welcome.findChildren(QWidget)):
                 widget.installEventFilter(self.workspace.drop_filter)  # drops land here too
         self._remember_welcome(False)
-        self.welcome.show()
+        self.welcome.expand()
         return self.welcome
 
     def _fold_welcome(self, *_record) -> None:
-        """The first result is on the canvas: the welcome panel gives its room back (Help > Welcome brings it back;
-        it is not remembered as dismissed)."""
-        if self.welcome is not None and self.welcome.isVisible():
-            self.welcome.hide()
-            self.show_message("The welcome panel is in Help > Welcome")
+        """The first result is on the canvas: the welcome panel folds to a one-line banner and gives its room back
+        (its Show, or Help > Welcome, opens it again; it is not remembered as dismissed)."""
+        if self.welcome is not None and self.welcome.isVisible() and not self.welcome.collapsed:
+            self.welcome.collapse()
+            self.show_message("The welcome panel is folded: Show, or Help > Welcome, opens it")
 
     def _remember_welcome(self, dismissed: bool) -> None:
         store = self.settings()

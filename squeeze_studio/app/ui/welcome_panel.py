@@ -1,5 +1,6 @@
 """The welcome panel above the canvas on a first start: what the app does, what the demo model is (and is not),
-where results go, how to add a real model. Dismissed once, it stays away (File > Samples > Show welcome)."""
+where results go, how to add a real model. Dismissed once, it stays away (Help > Welcome); after the first result it
+folds to a one-line banner that opens again with one click."""
 from __future__ import annotations
 
 import html
@@ -9,6 +10,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
+
+
+TITLE = "<b>Welcome to Squeeze Studio</b>"
 
 
 class WelcomePanel(QFrame):
@@ -24,12 +28,18 @@ class WelcomePanel(QFrame):
         self.setAutoFillBackground(True)
         self.setBackgroundRole(QPalette.ColorRole.AlternateBase)
 
-        title = QLabel("<b>Welcome to Squeeze Studio</b>")
+        self.collapsed = False
+        self.title = QLabel(TITLE)
+        self.expand_button = QToolButton(text="Show", autoRaise=True)
+        self.expand_button.setToolTip("Open the welcome panel again")
+        self.expand_button.clicked.connect(self.expand)
+        self.expand_button.hide()
         close = QToolButton(text="✕", autoRaise=True)
-        close.setToolTip("Hide this panel (File › Samples › Show welcome brings it back)")
+        close.setToolTip("Hide this panel (Help › Welcome brings it back)")
         close.clicked.connect(self._dismiss)
         top = QHBoxLayout()
-        top.addWidget(title, 1)
+        top.addWidget(self.title, 1)
+        top.addWidget(self.expand_button, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
 
         self.text = QLabel(wordWrap=True)
@@ -56,10 +66,29 @@ class WelcomePanel(QFrame):
         buttons.addStretch(1)
         buttons.addWidget(done)
 
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.text)
+        body.addLayout(buttons)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.text)
-        layout.addLayout(buttons)
+        layout.addWidget(self.body)
+
+    def collapse(self) -> None:
+        """One line: the title, what the demo model is in a few words, and Show (after the first result)."""
+        self.collapsed = True
+        self.body.hide()
+        self.title.setText(f"{TITLE} · the demo model knows synthetic subjects, not photos")
+        self.expand_button.show()
+        self.show()
+
+    def expand(self) -> None:
+        self.collapsed = False
+        self.title.setText(TITLE)
+        self.expand_button.hide()
+        self.body.show()
+        self.show()
 
     def set_results_folder(self, folder: str) -> None:
         home = str(Path.home())
