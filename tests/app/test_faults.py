@@ -427,14 +427,18 @@ def test_a_locked_history_database_is_waited_for(make_window, qtbot, images, stu
 
 
 def test_a_history_database_locked_past_the_timeout_is_one_line_and_keeps_the_png(make_window, qtbot, images,
-                                                                                   studio_home):
+                                                                                   studio_home, monkeypatch):
+    """The lock held past the busy timeout (shortened here from 5 s to half a second; the test above shows the wait)."""
+    from squeeze_studio.app.persistence import history_index
+
+    monkeypatch.setattr(history_index, "BUSY_TIMEOUT_S", 0.5)
     window = make_window()
     studio = window.studio
     prepare(window, images[:1], steps=2)
     other = hold_the_write_lock(studio_home / "history.sqlite")
     try:
         with qtbot.waitSignal(studio.job_finished, timeout=LONG):
-            studio.generate()  # waits out the 5 s busy timeout in the result's slot
+            studio.generate()  # waits out the busy timeout in the result's slot
         [result] = studio.results
     finally:
         other.rollback()
