@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import gc
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -91,11 +92,14 @@ def test_cancel_at_random_moments_in_the_engine(references, rounds):
     cancelled = 0
     began = time.perf_counter()
     for round_ in range(rounds):
-        deadline = time.perf_counter() + rng.uniform(0, full * 1.1)
+        # The engine asks should_cancel after each of the 6 steps and before handing over the image: cancel at a
+        # random one of those 7 moments, or (an eighth of the rounds) never. Counted, not timed, so a loaded
+        # machine cancels the same rounds as an idle one.
+        polls, cancel_at = itertools.count(), rng.randint(0, 7)
         try:
             events = list(engine.generate(request.replace(seed=round_),
-                                          should_cancel=lambda d=deadline: time.perf_counter() > d))
-            assert isinstance(events[-1], ImageResult)  # the cancel came after the last step
+                                          should_cancel=lambda p=polls, k=cancel_at: next(p) >= k))
+            assert isinstance(events[-1], ImageResult) and cancel_at == 7  # no cancel asked for in time
         except GenerationCancelled:
             cancelled += 1
         after = list(engine.generate(next_request))
@@ -104,7 +108,7 @@ def test_cancel_at_random_moments_in_the_engine(references, rounds):
     growth = rss_mb() - rss_before
     print(f"\nengine: {cancelled}/{rounds} runs cancelled at random moments, full run {full * 1000:.0f} ms, "
           f"RSS growth {growth:+.1f} MB, {time.perf_counter() - began:.1f} s")
-    assert cancelled >= rounds * 0.3  # the rest ended before their cancel: fine
+    assert cancelled >= rounds * 0.6  # about 7 in 8 with this seed's draws
     assert python_threads() <= threads
     assert psutil.Process().num_threads() <= native_before + 2
     assert growth <= MEMORY_LIMIT_MB
