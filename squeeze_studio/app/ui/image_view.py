@@ -55,6 +55,14 @@ class ImageView(QGraphicsView):
         if self.has_image():
             self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
 
+    def actual_size(self) -> None:
+        """One image pixel per screen pixel (View > Actual size), centred on what was in the middle."""
+        centre = self.mapToScene(self.viewport().rect().center())
+        self._fit = False
+        self.setTransform(QTransform())
+        self.centerOn(centre)
+        self.view_changed.emit()
+
     def zoom(self) -> float:
         return self.transform().m11()
 

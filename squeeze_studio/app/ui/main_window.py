@@ -80,6 +80,10 @@ class MainWindow(QMainWindow):
         self.result_actions = ResultActions(self)  # Save as… for any result, Copy image, Show in folder, drag-out
 
         add_help_menu(self)  # Welcome, Keyboard shortcuts, Documentation, About
+        from .window_actions import add_undo, add_view_actions
+
+        self.controls_undo = add_undo(self)  # Edit > Undo / Redo for control changes
+        add_view_actions(self)  # View > Reset layout, Zoom to fit, Actual size: before a saved layout is restored
         self.studio.history.added.connect(self._fold_welcome)
         state = self.settings().value("state")
         if state is not None:
