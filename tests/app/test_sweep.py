@@ -46,6 +46,11 @@ def test_sweep_includes_the_current_setting(make_window, qtbot, images):
     labels = [item.label for item in window.studio.comparison.items]
     assert "τ1 0.70 · τ2 0.30" in labels
     assert len(labels) == len(SWEEP_TAUS) + 1
+    view = window.workspace.comparison_view  # one seed: one row, each cell under its own setting's label
+    positions = [view.grid.getItemPosition(view.grid.indexOf(cell))[:2] for cell in view.cells]
+    assert positions == [(1, column) for column in range(len(labels))]
+    assert [label.text().split("\n")[0] for label in view.axis_labels] == \
+        [label.replace(" · ", " / ").split(" (")[0] for label in labels]
 
 
 def test_the_sweep_grid_has_equal_cells_in_tau_order_and_axis_labels(make_window, qtbot, images):

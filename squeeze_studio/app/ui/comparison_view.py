@@ -142,13 +142,14 @@ class ComparisonView(QWidget):
         count = len(comparison.items)
         if comparison.mode == SIDE_BY_SIDE:
             columns = count
-        elif comparison.columns and count > comparison.columns:  # a sweep with seeds: a row per seed
-            columns = comparison.columns
+        elif comparison.columns and (count > comparison.columns or comparison.column_labels):
+            columns = comparison.columns  # a sweep: a column per setting, under its label, and a row per seed
         else:
             columns = math.ceil(math.sqrt(count))  # near-square cells use the space best
         top, left = self._add_axes(comparison, columns)
         for index, item in enumerate(comparison.items):
             cell = CompareCell(item.label)
+            cell.caption.setVisible(not comparison.column_labels)  # the axes say it (and the cell's tooltip)
             self._sync.add(cell.view)
             self.cells.append(cell)
             self.grid.addWidget(cell, top + index // columns, left + index % columns)

@@ -67,9 +67,10 @@ class HistoryDelegate(QStyledItemDelegate):
         painter.restore()
 
     def _paint_header(self, painter: QPainter, rect: QRect, palette: QPalette, text: str) -> None:
-        painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 2))
+        active = QPalette.ColorGroup.Active  # the header cannot be selected, so Qt hands it the disabled colours
+        painter.setPen(QPen(palette.color(active, QPalette.ColorRole.Highlight), 2))
         painter.drawLine(rect.left() + 1, rect.top() + 2, rect.left() + 1, rect.bottom() - 2)
-        painter.setPen(palette.color(QPalette.ColorRole.WindowText))
+        painter.setPen(palette.color(active, QPalette.ColorRole.WindowText))
         painter.translate(rect.center())
         painter.rotate(-90)
         painter.drawText(QRect(-rect.height() // 2, -rect.width() // 2, rect.height(), rect.width()),
