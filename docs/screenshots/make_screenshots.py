@@ -126,12 +126,15 @@ def main() -> None:
         suffix = "-dark"
     window = MainWindow()
     window.resize(1500, 920)
+    window.move(0, 0)  # the first size was centred for a smaller window: grown in place, it ran off the screen
     window.show()
     studio, ws = window.studio, window.workspace
     studio.subjects.rename(0, "Striped toy")
-    studio.subjects.add_images(references)
     ws.editor.setPlainText(instruction)
     studio.controls.set("model", str(model))
+    studio.preload_model()
+    wait(lambda: studio.loaded is not None)
+    studio.subjects.add_images(references[:studio.reference_cap])  # the demo model takes two
     studio.controls.set("num_inference_steps", args.steps)
     studio.controls.set("width", args.size)
     studio.controls.set("height", args.size)
@@ -140,7 +143,7 @@ def main() -> None:
     # A few results first, so the history strip has something in it.
     for seed in (11, 12, 13):
         studio.controls.set("seed", seed)
-        assert studio.generate()
+        assert studio.generate(), window.last_message
         wait(lambda: not studio.busy)
 
     # Mid-generation: grabbed from inside the preview handler, so the shot shows exactly that step.
