@@ -20,8 +20,8 @@ from ..memory.modes import PLANNED_MODES
 FAMILY = "qwen_image_edit_plus"
 MEMORY_MODES = PLANNED_MODES  # the keys of vram_gib: squeeze_studio.memory's modes, "auto" aside
 
-_QWEN_EDIT_VRAM = {"full": 58.2, "model-offload": 39.9, "group-offload": 5.3, "sequential": 4.3,
-                   "multi-gpu": 41.3}
+_QWEN_EDIT_VRAM = {"full": 58.6, "model-offload": 39.9, "group-offload": 5.3, "sequential": 4.3,
+                   "multi-gpu": 41.7}
 _QWEN_EDIT_BYTES = 57_700_000_000
 _QWEN_EDIT_NOTES = ("Download size: the Hub's listing, rounded (transformer ~40.9 GB in 9 shards, text encoder "
                     "~16.6 GB in 4, VAE ~0.25 GB); the exact figure is asked for before downloading. GPU memory per "

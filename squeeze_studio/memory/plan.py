@@ -13,9 +13,9 @@ Plain Python, no torch at import: the window calls ``plan_memory`` from its GUI 
 - a transformer step: ~12 x sequence x width live in a block (q, k, v, attention output, residual, the
   4x-wide MLP), attention assumed memory-efficient (no sequence² matrix); sequence = target tokens
   ((H/16)(W/16)) + reference tokens (reference area / 16² each) + context tokens;
-- the VAE: ~16 full-resolution maps of its first stage's channels (the causal 3-D VAE caches each
-  convolution's input), at the output size or one 256² tile when tiled (outputs above 2 megapixels);
-  references encode one at a time, untiled.
+- the VAE: 18 full-resolution maps of its first stage's channels to decode (the causal 3-D VAE caches each
+  convolution's input), at the output size or one 256² tile when tiled (outputs above 2 megapixels); 10 to
+  encode a reference, one at a time, untiled (both measured: ``VAE_DECODE_MAPS``).
 
 The one-card modes load every weight into host memory first (RAM = the weights as loaded + ``HOST_OVERHEAD``)
 and the offload modes keep them there; multi-gpu loads straight to the cards (diffusers' balanced map, simulated
@@ -42,7 +42,10 @@ MARGIN = 1.1  # the plan must fit in free memory with 10 % to spare
 ENCODING_CACHE_SIZE = 4  # pipeline_squeeze.ENCODING_CACHE_SIZE (kept in sync by a test)
 PROMPT_TOKENS, TEMPLATE_TOKENS, SLOT_TOKENS = 104, 64, 8
 MLLM_BATCH = 3  # instruction, negative and null prompt in one pass
-BLOCK_ACTIVATIONS, CONNECTOR_ACTIVATIONS, VAE_MAPS = 12, 12, 16
+BLOCK_ACTIVATIONS, CONNECTOR_ACTIVATIONS = 12, 12
+# Full-resolution maps of the VAE's first-stage channels live at the peak, measured on the real Qwen-Image VAE in
+# bf16 by benchmarks/vae_memory.py (CPU, docs/performance.md): 18.0 to decode, 10.0 to encode, at every size.
+VAE_DECODE_MAPS, VAE_ENCODE_MAPS = 18, 10
 TILE = 256  # the Qwen-Image VAE's tile side in pixels
 TILE_ABOVE_PIXELS = 2 * 1024 * 1024  # outputs larger than 2 megapixels decode in tiles in every mode
 ROLES_STREAMED = tuple(role for role in ROLES if role != "transformer")  # offloaded leaf by leaf
@@ -212,12 +215,12 @@ def _activations(facts: ModelFacts, height, width, references, b, tiling) -> dic
     sequence = (height // m) * (width // m) + references * facts.reference_image_area // (m * m) + context
     pools = CONNECTOR_ACTIVATIONS * context * (facts.mllm_layers + 1) * facts.mllm_hidden
     output = TILE * TILE if tiling else height * width
-    pixels = max(output, facts.reference_image_area if references else 0)
+    reference = facts.reference_image_area if references else 0
     return {
         "mllm": (3 * stack + logits + layer) * b,
         "connector": pools * b if facts.connector_pools else 0,
         "transformer": BLOCK_ACTIVATIONS * sequence * facts.transformer_width * b,
-        "vae": VAE_MAPS * pixels * facts.vae_width * b,
+        "vae": max(VAE_DECODE_MAPS * output, VAE_ENCODE_MAPS * reference) * facts.vae_width * b,
     }
 
 

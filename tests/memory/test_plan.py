@@ -174,7 +174,7 @@ def test_squeeze_models_plan_prints_every_mode(capsys, tiny_model_dir):
     assert out[1].startswith("parameters: transformer 20.43B, text_encoder 8.29B")
     rows = {line.split()[0]: line.split() for line in out[3:8]}
     assert list(rows) == list(PLANNED_MODES) and all(row[-1] == "?" for row in rows.values())
-    assert rows["full"][1:3] == ["58.2", "GiB"] and rows["multi-gpu"][3:5] == ["per", "card"]
+    assert rows["full"][1:3] == ["58.6", "GiB"] and rows["multi-gpu"][3:5] == ["per", "card"]
     assert out[-2] == "auto: chosen from the free VRAM when the model loads"
     assert main(["models", "plan", str(tiny_model_dir), "--device", "cpu", "--memory", "full", "--width", "32"]) == 0
     out = capsys.readouterr().out.splitlines()
