@@ -202,7 +202,8 @@ def run_plan(args) -> int:
     for p in plans:
         fits = "?" if p.free_vram is None and device != "cpu" else "yes" if p.fits else "no"
         vram = "-" if device == "cpu" else f"{p.vram_bytes / 2**30:.1f} GiB" + (" per card" * (p.mode == "multi-gpu"))
-        rows.append((p.mode, vram, f"{p.ram_bytes / 2**30:.1f} GiB", fits))
+        pinning = " (pinned as it moves: RAM is short)" if p.low_cpu_mem_usage else ""
+        rows.append((p.mode, vram, f"{p.ram_bytes / 2**30:.1f} GiB{pinning}", fits))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
