@@ -15,6 +15,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from .ui.main_window import MainWindow
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 APP_NAME = "squeeze-studio"
 ORGANIZATION = ""
 DISPLAY_NAME = "Squeeze Studio"
+PRELOAD_FALLBACK_MS = 1000  # the model loads after the complete window's first paint, or after this at the latest
 DESKTOP_FILE_NAME = "squeeze-studio"  # desktop.APP_ID: the .desktop file, so Wayland shows the icon
 
 
@@ -111,6 +113,7 @@ class AppStart:
     def __init__(self, app: QApplication, references: list[str] | None = None,
                  instance: SingleInstance | None = None):
         self.app, self.references, self.loop = app, references or [], None
+        self._preloaded = False
         self.window = MainWindow(build=False)
         self.window.wait_for_load_on_close = False  # Quit during a model load ends the process at once
         self.window.first_painted.connect(self._after_first_paint)
@@ -138,12 +141,21 @@ class AppStart:
         if self.window.studio is None:
             return  # the window says why it could not be built (``build_failure``); Quit still works
         self.window.first_start(load_sample=not self.references)
-        self.window.studio.preload_model()
+        # The model loads once the complete window is on screen: the worker's torch import holds the GIL for
+        # long stretches, and started here it doubled the time to the complete first paint (docs/performance.md).
+        # A window that is never painted (started minimized) loads it after a second all the same.
+        self.window.complete_painted.connect(self._preload_model)
+        QTimer.singleShot(PRELOAD_FALLBACK_MS, self._preload_model)
         if self.references:
             add_references(self.window, self.references)
         for files in self._handed:
             self.window.open_files(files)
         self._handed.clear()
+
+    def _preload_model(self) -> None:
+        if not self._preloaded and self.window.studio is not None:
+            self._preloaded = True
+            self.window.studio.preload_model()
 
     def run(self) -> int:
         self.window.show()

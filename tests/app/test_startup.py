@@ -89,6 +89,37 @@ def test_main_opens_the_window_with_command_line_references(tmp_path, images):
     assert "Destroyed while thread" not in result.stderr
 
 
+def test_the_model_loads_only_once_the_complete_window_is_painted(tmp_path):
+    """The worker's torch import holds the GIL for long stretches: started with the workspace, it doubled the time
+    to the complete window's first paint (bench_app.py). The load starts after that paint, once."""
+    result = run_python("""
+        import sys
+        from PySide6.QtCore import QEvent, QObject, QTimer
+        from PySide6.QtWidgets import QApplication
+        import squeeze_studio.app.model.studio as studio_module
+        from squeeze_studio.app.main import AppStart, configure_application
+
+        app = QApplication([])
+        configure_application(app)
+        start = AppStart(app, [])
+        window, events = start.window, []
+
+        class Paints(QObject):
+            def eventFilter(self, watched, event):
+                if event.type() == QEvent.Type.Paint and window.workspace is not None:
+                    events.append("complete paint")
+                return False
+        paints = Paints()
+        window.installEventFilter(paints)
+        studio_module.Studio.preload_model = lambda self: events.append("load")
+        QTimer.singleShot(3000, window.close)
+        start.run()
+        print("FIRST", events[0], "LOADS", events.count("load"))
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "FIRST complete paint LOADS 1" in result.stdout, result.stdout
+
+
 def test_no_app_module_imports_main():
     """``main`` is the top: it calls the others (``self_test`` gets ``configure_application`` passed in), none imports
     it back, so no import cycle runs through the entry point."""

@@ -26,6 +26,7 @@ WELCOME_KEY = "welcome/dismissed"
 
 class MainWindow(QMainWindow):
     first_painted = Signal()  # once, just after the window first reached the screen
+    complete_painted = Signal()  # once, just after the window first reached the screen with its workspace
     ready = Signal()          # the workspace is built and the window is usable
 
     def __init__(self, engine_factory: EngineFactory | None = None, build: bool = True):
@@ -39,7 +40,7 @@ class MainWindow(QMainWindow):
         self.fresh_start = False
         self.last_message = ""
         self._engine_factory = engine_factory
-        self._painted = False
+        self._painted = self._complete_painted = False
         # Quit while a model loads: False (the app) closes at once and leaves the load to the ending process;
         # True (tests, embedding) waits for the load, so the worker thread has always ended after close().
         self.wait_for_load_on_close = True
@@ -112,9 +113,13 @@ class MainWindow(QMainWindow):
 
     def event(self, event) -> bool:
         handled = super().event(event)
-        if event.type() == QEvent.Type.Paint and not self._painted:
-            self._painted = True
-            QTimer.singleShot(0, self.first_painted.emit)  # after this frame is flushed
+        if event.type() == QEvent.Type.Paint and not self._complete_painted:
+            if not self._painted:
+                self._painted = True
+                QTimer.singleShot(0, self.first_painted.emit)  # after this frame is flushed
+            if self.workspace is not None:
+                self._complete_painted = True
+                QTimer.singleShot(0, self.complete_painted.emit)
         return handled
 
     @staticmethod
