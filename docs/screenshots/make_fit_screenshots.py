@@ -1,5 +1,6 @@
 """Screenshots of a first start on a small screen: the whole X screen, so anything off-screen or clipped shows.
 
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python docs/screenshots/make_fit_screenshots.py first-run
     xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python docs/screenshots/make_fit_screenshots.py fit-1366x768
     QT_SCALE_FACTOR=2 xvfb-run -a -s "-screen 0 2560x1440x24" \
         .venv/bin/python docs/screenshots/make_fit_screenshots.py fit-2560x1440-scale2

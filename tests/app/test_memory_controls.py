@@ -271,6 +271,7 @@ def render_screenshot(path: Path) -> None:
         studio._on_devices(["cuda", "cpu"])
         studio._on_plan(plan_dict(fake_plan("auto", "cuda", FREE_24GB, height=1024, width=1024)))
         panel = ControlsPanel(studio)
+        panel.advanced.set_expanded(True)  # folded on a short screen; the memory row is what this shows
         panel.resize(356, panel.sizeHint().height() + 6)
         panel.show()
         for _ in range(5):
