@@ -290,16 +290,17 @@ def _fits(mode, device, vram, ram, free_vram, free_ram, gpus) -> bool:
     return free_vram is not None and vram * MARGIN <= free_vram
 
 
-def _folder_of(source_or_folder) -> tuple[Path, Path | None]:
+def _folder_of(source_or_folder):
+    """(model folder, its add-on's config or None), reading nothing a ``ResolvedModel`` has read already."""
     from ..hub.resolve import ResolvedModel, resolve_model
 
     if isinstance(source_or_folder, ResolvedModel):
-        return source_or_folder.folder, source_or_folder.addon
+        return source_or_folder.folder, source_or_folder.addon_config
     path = Path(str(source_or_folder)).expanduser()
     if path.is_dir() and (path / "model_index.json").is_file():
         return path, None
     source = resolve_model(source_or_folder)
-    return source.folder, source.addon
+    return source.folder, source.addon_config
 
 
 def _cuda_count() -> int:

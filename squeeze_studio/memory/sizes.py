@@ -64,13 +64,20 @@ class ModelFacts:
     reference_image_area: int
 
 
-def model_facts(folder: str | Path, addon: str | Path | None = None) -> ModelFacts:
-    """The facts of the model in ``folder`` (plus ``addon``); ``ValueError`` with one line when unreadable."""
-    return _facts(str(Path(folder).expanduser().resolve()), str(addon) if addon else "")
+def model_facts(folder: str | Path, addon=None) -> ModelFacts:
+    """The facts of the model in ``folder`` (plus ``addon``: its folder, or the ``hub.addon.AddonConfig`` a
+    ``ResolvedModel`` already read); ``ValueError`` with one line when unreadable."""
+    lora = _UNREAD
+    if addon is not None and hasattr(addon, "lora"):
+        addon, lora = addon.folder, addon.lora or ""
+    return _facts(str(Path(folder).expanduser().resolve()), str(addon) if addon else "", lora)
+
+
+_UNREAD = "\0"  # the add-on's LoRA file name is read from its squeeze_addon.json
 
 
 @lru_cache(maxsize=16)
-def _facts(folder_name: str, addon_name: str) -> ModelFacts:
+def _facts(folder_name: str, addon_name: str, lora: str = _UNREAD) -> ModelFacts:
     folder = Path(folder_name)
     index = _json(folder / "model_index.json")
     components = {name: entry for name, entry in index.items()
@@ -89,7 +96,8 @@ def _facts(folder_name: str, addon_name: str) -> ModelFacts:
     if addon_name:
         addon = Path(addon_name)
         weights["connector"] = weights["connector"] + Weights.of_shapes(_file_shapes(addon / "connector"))
-        lora = _json(addon / "squeeze_addon.json").get("lora")
+        if lora == _UNREAD:
+            lora = _json(addon / "squeeze_addon.json").get("lora")
         if lora:
             weights["transformer"] = weights["transformer"] + Weights.of_shapes(_shapes(addon / lora))
         connector_config = _json(addon / "connector" / "config.json")

@@ -74,6 +74,14 @@ def test_loading_an_addon_reads_its_config_once(trained_addon, addon_reads):
     assert len(addon_reads) == 1  # resolve, LoRA and stage defaults share one read
 
 
+def test_an_engine_on_an_addon_reads_its_config_once(trained_addon, addon_reads):
+    from squeeze_studio.engine import Engine
+
+    engine = Engine(trained_addon, device="cpu")
+    assert engine.source.addon_config.lora
+    assert len(addon_reads) == 1  # resolve; the memory plan and the pipeline take what it read
+
+
 def test_an_addon_on_a_base_that_does_not_match_is_refused_in_one_line(trained_addon, reference_files, tmp_path,
                                                                        capsys):
     code = main(["generate", "--model", "demo", "--addon", str(trained_addon), "--ref", reference_files[0],
