@@ -1,5 +1,7 @@
 """Every memory mode runs the tiny models on the CPU and gives the image ``full`` gives (diffusers' hooks with the
-CPU as both devices: the same arithmetic); fp8 weights give what fp8-rounded weights give."""
+CPU as both devices: the same arithmetic), reading only weights it put on the compute device (the residency
+tracker, ``testing/residency.py``; fp8 storage, previews and tiling in ``test_residency.py``); fp8 weights give what
+fp8-rounded weights give."""
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from squeeze_studio.engine import Engine, EngineError
 from squeeze_studio.events import ImageResult
 from squeeze_studio.memory.apply import check_supported, load_transformer
 from squeeze_studio.request import GenerationRequest
+from squeeze_studio.testing.residency import track_residency
 
 ONE_CARD = ["model-offload", "group-offload", "sequential"]
 
@@ -25,8 +28,12 @@ def image(engine, request) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def full_images(tiny_model_dir, tiny_stock_dir, request_):
-    return {kind: image(Engine(folder, device="cpu", memory="full"), request_)
-            for kind, folder in (("squeeze", tiny_model_dir), ("stock", tiny_stock_dir))}
+    images = {}
+    for kind, folder in (("squeeze", tiny_model_dir), ("stock", tiny_stock_dir)):
+        with track_residency() as tracker:
+            images[kind] = image(Engine(folder, device="cpu", memory="full"), request_)
+        assert tracker.reads > 100
+    return images
 
 
 # A stock base adds the identity connector and a preview map fitted on first use (8 s a run here: it encodes
@@ -36,10 +43,11 @@ CASES = [("squeeze", mode) for mode in ONE_CARD] + [("stock", "model-offload"), 
 
 @pytest.mark.parametrize(("kind", "mode"), CASES)
 def test_each_mode_gives_the_full_image(mode, kind, tiny_model_dir, tiny_stock_dir, request_, full_images):
-    engine = Engine(tiny_model_dir if kind == "squeeze" else tiny_stock_dir, device="cpu", memory=mode)
-    assert engine.memory_mode == mode and engine.plan.mode == mode
-    first = image(engine, request_)
-    again = image(engine, request_)  # hooks re-armed, cached encoding: still the same
+    with track_residency() as tracker:  # a weight the mode never put on the compute device fails the run
+        engine = Engine(tiny_model_dir if kind == "squeeze" else tiny_stock_dir, device="cpu", memory=mode)
+        first = image(engine, request_)
+        again = image(engine, request_)  # hooks re-armed, cached encoding: still the same
+    assert engine.memory_mode == mode and engine.plan.mode == mode and tracker.reads > 100
     assert np.array_equal(first, full_images[kind]) and np.array_equal(again, first)
 
 

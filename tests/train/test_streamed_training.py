@@ -277,6 +277,7 @@ def test_quantized_base_needs_bitsandbytes_in_one_line(tiny_stock_dir, tmp_path,
     assert capsys.readouterr().err.strip() == "error: --quantize-base 4bit needs bitsandbytes: pip install bitsandbytes"
 
 
+@pytest.mark.slow  # about 25 s: three datasets encoded and trained on
 def test_memory_stays_flat_as_the_dataset_grows(tiny_stock_dir, tmp_path, live_examples):
     """4 vs 64 examples through encoding and training: the most examples held at once is the encoding batch
     either way (the store is written a shard at a time and read a batch at a time). Counted, not measured:
