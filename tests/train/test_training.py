@@ -28,6 +28,7 @@ def fresh_pipeline():
     return pipe
 
 
+@pytest.mark.slow  # about 12 s: 40 steps of the demo VAE
 def test_vae_reconstruction_improves(records, tmp_path):
     images, masks = images_and_masks(records, 64)
     vae = build_autoencoder_kl(blocks=3)
