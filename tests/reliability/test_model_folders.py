@@ -110,6 +110,7 @@ def test_a_broken_model_folder_is_refused_in_one_line_by_the_cli_and_the_engine(
     assert not (model_copy / "UNPICKLED").exists() and not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow  # the installed command or a real small filesystem: seconds of start-up each
 def test_the_installed_command_refuses_a_pickle_checkpoint_without_unpickling_it(model_copy, reference_files,
                                                                                   tmp_path):
     expected = pickle_checkpoint(model_copy)
@@ -118,6 +119,7 @@ def test_the_installed_command_refuses_a_pickle_checkpoint_without_unpickling_it
     assert not (model_copy / "UNPICKLED").exists()
 
 
+@pytest.mark.slow  # the installed command or a real small filesystem: seconds of start-up each
 def test_the_installed_command_names_missing_vae_weights_in_one_line(model_copy, reference_files, tmp_path):
     (model_copy / "vae" / "diffusion_pytorch_model.safetensors").unlink()
     proc = squeeze_command(generate_argv(model_copy, tmp_path / "o.png", reference_files))

@@ -137,6 +137,7 @@ def _can_mount_a_small_filesystem(tmp_path) -> bool:
                           capture_output=True).returncode == 0
 
 
+@pytest.mark.slow  # the installed command or a real small filesystem: seconds of start-up each
 def test_a_really_full_disk_keeps_the_result(tmp_path, tiny_model_dir, reference_files):
     """A real 64 kB filesystem, filled before the save (user + mount namespace, no privileges needed): the
     installed command says where the result went, and nothing else on the full disk is touched."""
