@@ -19,17 +19,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE))
 
-
-def wait(condition, timeout_s: float = 900) -> None:
-    from PySide6.QtWidgets import QApplication
-
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the window did not get there in time")
-        QApplication.processEvents()
-        time.sleep(0.005)
+from make_screenshots import wait  # noqa: E402  (the one waiting loop of both screenshot scripts)
 
 
 def grab_screen(window, name: str) -> None:
