@@ -236,14 +236,13 @@ def _streamed(facts: ModelFacts, mode, act, w, b, prefetch) -> float:
     def leaves(role):
         return prefetch * facts.weights[role].largest_tensor * b
 
-    t = facts.weights["transformer"]
-    stored = w["transformer"] / max(t.parameters, 1)  # bytes per transformer parameter as stored
+    t, stored = facts.weights["transformer"], _stored_bytes(facts, w)
     if mode == "group-offload":
         transformer = (t.outside_blocks + prefetch * t.largest_block) * stored
         return w["vae"] + w["connector"] + max(leaves("text_encoder") + act["mllm"], act["connector"],
                                                transformer + act["transformer"], act["vae"])
     transformer = prefetch * t.largest_tensor * stored
-    connector = w["connector"] if facts.connector_pools else leaves("connector")  # apply.reads_children_directly
+    connector = _whole_connector(facts, w) or leaves("connector")
     return max(leaves("text_encoder") + act["mllm"], connector + act["connector"],
                transformer + act["transformer"], leaves("vae") + act["vae"])
 
@@ -251,20 +250,32 @@ def _streamed(facts: ModelFacts, mode, act, w, b, prefetch) -> float:
 def _pinning_transient(facts: ModelFacts, mode, w, b) -> float:
     """RAM held twice while the hooks make their page-locked copies: the components offloaded block by block (all
     their blocks are pinned before any original goes), else the largest layer."""
-    leaf = max(facts.weights[role].largest_tensor for role in ROLES_STREAMED) * b
     if mode == "group-offload":
-        return w["transformer"] + leaf
-    return max(w["connector"] if facts.connector_pools else 0, leaf)
+        return w["transformer"] + _largest_leaf(facts, b)
+    return max(_whole_connector(facts, w), _largest_leaf(facts, b))
 
 
 def _largest_group(facts: ModelFacts, mode, w, b) -> float:
     """The most one offload group moves at once (what ``low_cpu_mem_usage`` pins per transfer)."""
-    t = facts.weights["transformer"]
-    stored = w["transformer"] / max(t.parameters, 1)
-    leaf = max(facts.weights[role].largest_tensor for role in ROLES_STREAMED) * b
+    t, stored = facts.weights["transformer"], _stored_bytes(facts, w)
     if mode == "group-offload":
-        return max(t.largest_block * stored, leaf)
-    return max(w["connector"] if facts.connector_pools else 0, leaf, t.largest_tensor * stored)
+        return max(t.largest_block * stored, _largest_leaf(facts, b))
+    return max(_whole_connector(facts, w), _largest_leaf(facts, b), t.largest_tensor * stored)
+
+
+def _stored_bytes(facts: ModelFacts, w) -> float:
+    """Bytes per transformer parameter as stored (fp8, nf4, a GGUF file...)."""
+    return w["transformer"] / max(facts.weights["transformer"].parameters, 1)
+
+
+def _largest_leaf(facts: ModelFacts, b) -> float:
+    """The largest layer of the components offloaded leaf by leaf."""
+    return max(facts.weights[role].largest_tensor for role in ROLES_STREAMED) * b
+
+
+def _whole_connector(facts: ModelFacts, w) -> float:
+    """A LAP connector moves as one group (``apply.reads_children_directly``); 0 for a last-layer one."""
+    return w["connector"] if facts.connector_pools else 0
 
 
 def _multi_gpu(w, act, cache, cards) -> float:
