@@ -259,7 +259,8 @@ def section_train(tiny: bool, device: str, size: int, work: Path, rank: int = 16
             "final_loss": logs[-1]["loss"] if logs else None, **card_memory(device)}
 
 
-def section_model(model: str, addon: str | None, device: str, memory: str, weights: str | None, size: int) -> dict:
+def section_model(model: str, addon: str | None, device: str, memory: str, weights: str | None, size: int,
+                  work: Path) -> dict:
     """The real ``Engine`` on a real model folder or cached repo id: verify and load, the tokenizer's
     prompt-prefix drop index against the 64 diffusers assumes, then one image with previews at ``size`` and one
     larger than 2 megapixels (the VAE decodes it in tiles)."""
@@ -271,9 +272,10 @@ def section_model(model: str, addon: str | None, device: str, memory: str, weigh
     engine = Engine(model, addon=addon, device=device, memory=memory, weights=weights, previews=True)
     loaded = time.perf_counter() - start
     drop_index = engine.pipe.encoder.drop_index
+    work.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, image in enumerate(references(2, 512)):
-        paths.append(os.fspath(Path(os.environ.get("TMPDIR", "/tmp")) / f"gpu_full_size_ref{i}.png"))
+        paths.append(os.fspath(work / f"ref{i}.png"))
         image.save(paths[-1])
     out = {"model": engine.model_name, "mode": engine.memory_mode, "load_seconds": loaded, "drop_index": drop_index,
            "drop_index_is_diffusers": drop_index == 64}
@@ -327,7 +329,7 @@ def run_one(args, name: str) -> dict:
         return section_train(args.tiny, args.device, args.size, work / "train")
     model = args.model or _tiny_model(work)
     return section_model(model, args.addon, args.device, args.memory, args.weights,
-                         64 if args.tiny else args.size)
+                         64 if args.tiny else args.size, work / "model")
 
 
 def run_section(args, name: str) -> dict:

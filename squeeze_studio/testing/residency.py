@@ -51,7 +51,7 @@ def _device_argument(args, kwargs) -> bool:
     """Whether a ``Tensor.to`` call names a device (a dtype-only cast moves nothing)."""
     if "device" in kwargs:
         return True
-    return any(isinstance(a, str | torch.device) or isinstance(a, torch.Tensor) for a in args[1:])
+    return any(isinstance(a, str | torch.device | torch.Tensor) for a in args[1:])
 
 
 class ResidencyTracker(TorchFunctionMode):
