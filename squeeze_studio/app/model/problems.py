@@ -26,4 +26,5 @@ def why_not_ready(studio) -> str:
         return "A generation is running: Esc cancels it"
     if not studio.controls.get("instruction").strip():
         return "Write an instruction first"
-    return too_many(len(studio.subjects.references()), studio.reference_cap, studio.model_name or "This model")
+    models = studio.models
+    return too_many(len(studio.subjects.references()), models.reference_cap, models.model_name or "This model")

@@ -46,7 +46,7 @@ class ControlsPanel(QWidget):
 
         # One plain button; the values and where they come from are its tooltip (no paper terms in the panel).
         self.defaults_button = QToolButton(text="Reset to model defaults")
-        self.defaults_button.clicked.connect(lambda: studio.apply_model_defaults(announce=True))
+        self.defaults_button.clicked.connect(lambda: studio.models.apply_model_defaults(announce=True))
         form.addRow(self._row(QWidget(), self.defaults_button))
 
         self.guidance = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=20.0, singleStep=0.5)
@@ -109,17 +109,17 @@ class ControlsPanel(QWidget):
         advanced.addRow("Memory", self.memory.choices)
         advanced.addRow(self.memory)  # the plan, the width of the controls
         form.addRow(self.advanced)
-        studio.memory_changed.connect(self._unfold_for_memory)  # a memory problem is never folded away
+        studio.models.memory_changed.connect(self._unfold_for_memory)  # a memory problem is never folded away
 
         self._controls.changed.connect(self._refresh)
-        studio.recent_models_changed.connect(self._fill_models)
-        studio.recent_addons_changed.connect(self._fill_addons)
-        studio.stage_defaults_changed.connect(self._show_model_defaults)
+        studio.models.recent_models_changed.connect(self._fill_models)
+        studio.models.recent_addons_changed.connect(self._fill_addons)
+        studio.models.stage_defaults_changed.connect(self._show_model_defaults)
         self._show_model_defaults()
         self._refresh("")
 
     def _unfold_for_memory(self) -> None:
-        if self._studio.memory_problem or self._studio.suggested_mode():
+        if self._studio.models.memory_problem or self._studio.models.suggested_mode():
             self.advanced.set_expanded(True)
 
     def _row(self, *widgets: QWidget) -> QWidget:
@@ -145,13 +145,13 @@ class ControlsPanel(QWidget):
 
     def _fill_models(self) -> None:
         """Demo, the recent models (and the current choice while it loads), "Models…", "Choose model folder…"."""
-        self._fill(self.model, DEMO_LABEL, self._studio.recent_models, self._controls.get("model"), model_label,
+        self._fill(self.model, DEMO_LABEL, self._studio.models.recent_models, self._controls.get("model"), model_label,
                    [("Models…", OPEN_MODELS, "What is installed: use, verify, download, remove"),
                     ("Choose model folder…", CHOOSE_FOLDER, "A Squeeze model folder or a stock diffusers one")])
 
     def _fill_addons(self) -> None:
-        self._fill(self.addon, NO_ADDON_LABEL, self._studio.recent_addons, self._controls.get("addon"), addon_label,
-                   [("Choose add-on folder…", CHOOSE_FOLDER, "A folder with squeeze_addon.json")])
+        self._fill(self.addon, NO_ADDON_LABEL, self._studio.models.recent_addons, self._controls.get("addon"),
+                   addon_label, [("Choose add-on folder…", CHOOSE_FOLDER, "A folder with squeeze_addon.json")])
 
     @staticmethod
     def _fill(combo: QComboBox, none_label: str, recent: list[str], current: str, label, actions) -> None:
@@ -178,8 +178,8 @@ class ControlsPanel(QWidget):
             if not model:
                 self._refresh("model")
                 return
-        if self._studio.loaded != (model, self._controls.get("addon")):  # picking a failed one again retries
-            self._studio.choose_model(model)
+        if self._studio.models.loaded != (model, self._controls.get("addon")):  # picking a failed one again retries
+            self._studio.models.choose_model(model)
 
     def _addon_chosen(self, index: int) -> None:
         addon = self.addon.itemData(index)
@@ -188,11 +188,11 @@ class ControlsPanel(QWidget):
             if not addon:
                 self._refresh("addon")
                 return
-        if self._studio.loaded != (self._controls.get("model"), addon):
-            self._studio.choose_addon(addon)
+        if self._studio.models.loaded != (self._controls.get("model"), addon):
+            self._studio.models.choose_addon(addon)
 
     def _show_model_defaults(self) -> None:
-        defaults = self._studio.stage_defaults
+        defaults = self._studio.models.stage_defaults
         if defaults is None:
             self.stage_bar.clear_model_default()
             self.defaults_button.setToolTip("The model's own stage settings, once it has loaded")

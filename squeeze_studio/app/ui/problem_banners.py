@@ -33,7 +33,7 @@ class ProblemBanners(QObject):
         studio.controls.changed.connect(self._control_changed)
         studio.subjects.changed.connect(self._references_changed)
         studio.subjects.current_changed.connect(self._references_changed)
-        studio.status_changed.connect(self.update_buttons)
+        studio.models.status_changed.connect(self.update_buttons)
         self.update_buttons()
 
     def show(self, area: str, text: str) -> None:

@@ -85,8 +85,8 @@ class Workspace(QObject):
             lambda: self.studio.controls.set("instruction", self.editor.toPlainText()))
         self.editor.generate_requested.connect(self.studio.generate)
         self.editor.cancel_requested.connect(self.studio.cancel)
-        self.editor.files_dropped.connect(self.studio.drop_paths)
-        self.editor.image_pasted.connect(self.studio.paste_image)
+        self.editor.files_dropped.connect(self.studio.inputs.drop_paths)
+        self.editor.image_pasted.connect(self.studio.inputs.paste_image)
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setDefault(True)
@@ -123,7 +123,7 @@ class Workspace(QObject):
         self.memory_label.setToolTip("Memory the engine uses now")
         for label in (self.model_label, self.device_label, self.memory_label):
             self.window.statusBar().addPermanentWidget(label)
-        self.studio.status_changed.connect(self._status_changed)
+        self.studio.models.status_changed.connect(self._status_changed)
         self._status_changed()
 
     def _build_menus(self) -> None:
@@ -160,8 +160,8 @@ class Workspace(QObject):
         """Files dropped on any part of the window (bar the gallery, which takes them itself) go to
         the studio, so a generated PNG restores its settings wherever it lands."""
         self.drop_filter = FileDropFilter(self)
-        self.drop_filter.files_dropped.connect(self.studio.drop_paths)
-        self.drop_filter.image_dropped.connect(self.studio.paste_image)
+        self.drop_filter.files_dropped.connect(self.studio.inputs.drop_paths)
+        self.drop_filter.image_dropped.connect(self.studio.inputs.paste_image)
         self.window.setAcceptDrops(True)
         self.window.installEventFilter(self.drop_filter)
         gallery_list = self.gallery.list
@@ -173,9 +173,9 @@ class Workspace(QObject):
     # --- reacting -----------------------------------------------------------------------------
     def _status_changed(self) -> None:
         studio = self.studio
-        self.model_label.setText(f"Model: {studio.model_name or 'not loaded yet'}")
-        self.device_label.setText(f"Device: {studio.device_name}" if studio.device_name else "")
-        self.memory_label.setText(studio.memory_text)
+        self.model_label.setText(f"Model: {studio.models.model_name or 'not loaded yet'}")
+        self.device_label.setText(f"Device: {studio.models.device_name}" if studio.models.device_name else "")
+        self.memory_label.setText(studio.models.memory_text)
 
     def _phase_changed(self, *_phase) -> None:
         self.cancel_action.setEnabled(self.studio.busy)  # Generate: ProblemBanners.update_buttons
@@ -188,9 +188,9 @@ class Workspace(QObject):
     def paste(self) -> None:
         mime = QGuiApplication.clipboard().mimeData()
         if mime is not None and mime.hasUrls():
-            self.studio.drop_paths(local_paths(mime))
+            self.studio.inputs.drop_paths(local_paths(mime))
         elif mime is not None and mime.hasImage():
-            self.studio.paste_image(mime.imageData())
+            self.studio.inputs.paste_image(mime.imageData())
         else:
             self.window.show_message("The clipboard holds no image or file")
 
@@ -215,4 +215,4 @@ class Workspace(QObject):
         paths, _ = QFileDialog.getOpenFileNames(self.window, "Add reference images", "",
                                                 "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)")
         if paths:
-            self.studio.drop_paths(paths, allow_recipe=False)
+            self.studio.inputs.drop_paths(paths, allow_recipe=False)
