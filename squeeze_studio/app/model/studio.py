@@ -25,6 +25,7 @@ from .history import History
 from .inputs_room import InputsRoom
 from .models_room import ModelsRoom
 from .outputs_room import OutputsRoom
+from .picks import Picks
 from .problems import INSTRUCTION, SUBJECTS, area_of_failure
 from .reference_limits import too_many
 from .subjects import SubjectList
@@ -49,6 +50,7 @@ class Studio(QObject):
         index, self.history_problem = open_history()  # a damaged index is set aside and rebuilt from the PNGs
         self.history = History(index, self)
         self.comparison = Comparison(self)
+        self.picks = Picks(parent=self)  # the user's pairwise picks and "your default"
         self._job: Job | None = None
         self._closed = False
         self.startup_message = ""  # shown by the window once it exists (e.g. an unreadable session file)
@@ -71,6 +73,10 @@ class Studio(QObject):
         self.subjects.changed.connect(self.autosaver.schedule)
         self.subjects.current_changed.connect(self.autosaver.schedule)
         self.models.follow_edits()
+        self.picks.set_model(*self.models.model_key())
+        self.controls.changed.connect(lambda name: self.picks.set_model(*self.models.model_key())
+                                      if name in ("", "model", "addon") else None)
+        self.picks.message.connect(self.message)
 
     @property
     def closed(self) -> bool:
@@ -198,4 +204,5 @@ class Studio(QObject):
         joined = self.client.shutdown(wait_for_load)
         self.outputs.keep_unsaved()
         self.history.close()
+        self.picks.close()
         return joined

@@ -42,6 +42,8 @@ class ControlsPanel(QWidget):
 
         self.stage_bar = StageBar()
         self.stage_bar.values_changed.connect(self._stage_changed)
+        self.stage_bar.user_default_chosen.connect(self._use_user_default)
+        studio.picks.changed.connect(self._show_user_default)
         form.addRow(self.stage_bar)
 
         # One plain button; the values and where they come from are its tooltip (no paper terms in the panel).
@@ -116,6 +118,7 @@ class ControlsPanel(QWidget):
         studio.models.recent_addons_changed.connect(self._fill_addons)
         studio.models.stage_defaults_changed.connect(self._show_model_defaults)
         self._show_model_defaults()
+        self._show_user_default()
         self._refresh("")
 
     def _unfold_for_memory(self) -> None:
@@ -190,6 +193,20 @@ class ControlsPanel(QWidget):
                 return
         if self._studio.models.loaded != (self._controls.get("model"), addon):
             self._studio.models.choose_addon(addon)
+
+    def _show_user_default(self) -> None:
+        preference = self._studio.picks.preference
+        if preference is None:
+            self.stage_bar.clear_user_default()
+        else:
+            tau1, tau2, _guidance = preference.setting
+            self.stage_bar.set_user_default(tau1, tau2, preference.picks, preference.words())
+
+    def _use_user_default(self) -> None:
+        preference = self._studio.picks.preference
+        if preference is not None:
+            for name, value in zip(("tau1", "tau2", "guidance_scale"), preference.setting, strict=True):
+                self._controls.set(name, value)
 
     def _show_model_defaults(self) -> None:
         defaults = self._studio.models.stage_defaults

@@ -41,6 +41,7 @@ class Workspace(QObject):
 
         self.canvas = Canvas(studio)
         self.comparison_view = ComparisonView(studio.comparison)
+        self.comparison_view.picked.connect(lambda index: studio.picks.pick_best(studio.comparison.items, index))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.canvas, "Canvas")
         self.tabs.addTab(self.comparison_view, "Compare")
@@ -130,6 +131,7 @@ class Workspace(QObject):
         file_menu = self.window.menuBar().addMenu("&File")
         self._action(file_menu, "Add reference images…", self._add_images, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Models…", self.open_models, QKeySequence("Ctrl+Shift+M"))
+        self._action(file_menu, "Export picks…", self.export_picks)
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.window.close, QKeySequence.StandardKey.Quit)
         edit_menu = self.window.menuBar().addMenu("&Edit")
@@ -205,6 +207,20 @@ class Workspace(QObject):
         self.models_dialog.show()
         self.models_dialog.raise_()
         return self.models_dialog
+
+    def export_picks(self) -> None:
+        """This model's pairwise picks as JSON lines, where the user says."""
+        if not self.studio.picks.count():
+            self.window.show_message("No picks yet: in Compare, press a result's number to pick the best")
+            return
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export picks", "picks.jsonl", "JSON lines (*.jsonl)")
+        if path:
+            try:
+                count = self.studio.picks.export(path)
+            except OSError as error:
+                self.window.show_message(f"Could not export the picks: {error.strerror or error}")
+                return
+            self.window.show_message(f"Exported {count} picks to {path}")
 
     def shutdown(self) -> None:
         """Before the window closes: stop a download or verification still running."""
