@@ -56,13 +56,47 @@ def version() -> str:
         return __version__
 
 
+class _SubjectAction(argparse.Action):
+    """``--subject NAME``: the ``--ref`` images that follow belong to the subject NAME (``args.subjects``)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        groups = getattr(namespace, "subjects", None) or []
+        namespace.subjects = [*groups, {"name": value, "refs": []}]
+
+
+class _RefAction(argparse.Action):
+    """``--ref IMG``: one more reference, of the subject named last (or of the one unnamed subject)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        groups = getattr(namespace, "subjects", None) or [{"name": "", "refs": []}]
+        groups[-1]["refs"].append(value)
+        namespace.subjects = groups
+        namespace.ref = [*(namespace.ref or []), value]
+
+
+def subjects_of(groups: list[dict] | None) -> list[dict]:
+    """The request's ``subjects`` from ``--subject``/``--ref`` groups: [] for one subject, else each named group
+    with its reference count. A named subject without a ``--ref`` after it is a usage error."""
+    groups = [group for group in groups or [] if group["name"] or group["refs"]]
+    empty = [group["name"] for group in groups if not group["refs"]]
+    if empty:
+        raise UsageError(f"--subject {empty[0]} has no --ref after it")
+    if len(groups) < 2:
+        return []
+    return [{"name": group["name"] or f"subject {i + 1}", "count": len(group["refs"])}
+            for i, group in enumerate(groups)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="squeeze", description="Squeeze Studio, headless.")
     parser.add_argument("--version", action="version", version=f"squeeze {version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = commands.add_parser("generate", help="generate an image of a subject from references + instruction")
-    gen.add_argument("--ref", action="append", required=True, metavar="IMG", help="reference image (repeatable)")
+    gen.add_argument("--ref", action=_RefAction, required=True, metavar="IMG", help="reference image (repeatable)")
+    gen.add_argument("--subject", action=_SubjectAction, metavar="NAME",
+                     help="several subjects in one image: the --ref images after it show NAME (repeatable); the "
+                          "instruction's first mention of NAME is tied to its pictures")
     gen.add_argument("--prompt", required=True, help="the instruction")
     gen.add_argument("--negative", default=" ", help="negative prompt for guidance")
     gen.add_argument("--model", default=None,
@@ -117,7 +151,7 @@ def run_generate(args) -> int:
         instruction=args.prompt, references=[str(p) for p in args.ref], negative_prompt=args.negative,
         tau1=pick(args.tau1, defaults.tau1), tau2=pick(args.tau2, defaults.tau2),
         guidance_scale=pick(args.cfg, defaults.guidance_scale), num_inference_steps=args.steps,
-        seed=args.seed, width=args.width, height=args.height,
+        seed=args.seed, width=args.width, height=args.height, subjects=subjects_of(getattr(args, "subjects", None)),
     )
     request.validate()
     check_prompt_length(source.folder, request.instruction)  # fail fast, before the model loads

@@ -20,6 +20,7 @@ import torch
 from .errors import first_line
 from .events import GenerationCancelled, ImageResult, StepEvent
 from .memory.plan import vae_tiling
+from .pictures import name_pictures
 from .pipeline import SqueezePipeline, StepUpdate
 from .pipeline.pipeline_squeeze import NonFiniteError
 from .references import load_references
@@ -202,9 +203,9 @@ class Engine:
         """Validate ``request`` against this model; returns the loaded reference images."""
         request.validate()
         images = load_references(request.references) if images is None else images
-        self.pipe.check_inputs(images, request.instruction, request.height, request.width,
-                               request.num_inference_steps, request.tau1, request.tau2, request.guidance_scale,
-                               request.negative_prompt)
+        self.pipe.check_inputs(images, name_pictures(request.instruction, request.subjects), request.height,
+                               request.width, request.num_inference_steps, request.tau1, request.tau2,
+                               request.guidance_scale, request.negative_prompt)
         return images
 
     def _run_all(self, singles, images, should_cancel):
@@ -222,7 +223,8 @@ class Engine:
         else:
             self.pipe.vae.disable_tiling()
         stream = self.pipe.stream(
-            image=images, prompt=request.instruction, negative_prompt=request.negative_prompt,
+            image=images, prompt=name_pictures(request.instruction, request.subjects),
+            negative_prompt=request.negative_prompt,
             tau1=request.tau1, tau2=request.tau2, guidance_scale=request.guidance_scale,
             num_inference_steps=request.num_inference_steps, height=request.height, width=request.width,
             generator=torch.Generator("cpu").manual_seed(request.seed), output_type="pt", check_finite=True,

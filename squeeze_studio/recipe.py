@@ -21,6 +21,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from .pictures import subject_legend
 from .request import GenerationRequest
 
 PARAMETERS_KEY = "parameters"
@@ -49,6 +50,8 @@ def parameters_text(request: GenerationRequest, width: int, height: int) -> str:
         ("Stage tau2", request.tau2),
         ("References", len(request.references)),
     ]
+    if len(request.subjects) > 1:
+        fields.append(("Subjects", subject_legend(request.subjects)))
     if request.addon:  # A1111 names LoRAs the same way: the file's stem
         fields.insert(6, ("Add-on", Path(request.addon).name))
     settings = ", ".join(f"{key}: {value}" for key, value in fields)

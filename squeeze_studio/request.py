@@ -29,6 +29,7 @@ MAX_INSTRUCTION_TOKENS = 1024
 MAX_TEXT_CHARS = 32_768  # the engine's 1,024-token instruction cap is about 4,000 characters of English
 MAX_REFERENCES = 100
 MAX_PATH_CHARS = 4096
+MAX_SUBJECT_NAME_CHARS = 200
 
 
 @dataclass
@@ -54,6 +55,9 @@ class GenerationRequest:
     batch_count: int = 1
     model: str = ""  # "" = the built-in demo; a folder or a repo id from the Hugging Face cache
     addon: str = ""  # an add-on folder for that model, or ""
+    # Several subjects in one image: consecutive runs of ``references``, e.g. [{"name": "dog", "count": 2},
+    # {"name": "toy", "count": 1}]; [] = all references show one subject. See ``pictures``.
+    subjects: list[dict] = field(default_factory=list)
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a one-line message for settings no backbone can run."""
@@ -77,6 +81,9 @@ class GenerationRequest:
                 raise ValueError(f"{name} must be at most {MAX_SIDE} (got {value})")
         if self.seed < 0:
             raise ValueError(f"seed must not be negative (got {self.seed})")
+        if self.subjects and sum(subject["count"] for subject in self.subjects) != len(self.references):
+            raise ValueError(f"the subjects hold {sum(s['count'] for s in self.subjects)} references but the request "
+                             f"has {len(self.references)}")
         if self.seed + self.batch_count - 1 > MAX_SEED:
             raise ValueError(f"seed must be at most {MAX_SEED - self.batch_count + 1} (got {self.seed})")
 
@@ -130,6 +137,18 @@ def _checked(name: str, value: Any) -> Any:
         if len(value) > MAX_REFERENCES:
             fail(f"lists too many references ({len(value):,}; at most {MAX_REFERENCES})")
         return [_checked_path(name, item, fail) for item in value]
+    if name == "subjects":
+        if not isinstance(value, list) or len(value) > MAX_REFERENCES:
+            fail(f"is not a list of at most {MAX_REFERENCES} subjects")
+        subjects = []
+        for item in value:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                fail("holds a subject without a name")
+            count = item.get("count")
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_REFERENCES:
+                fail(f"holds a subject whose reference count is not 1 to {MAX_REFERENCES} (got {count!r:.40})")
+            subjects.append({"name": item["name"][:MAX_SUBJECT_NAME_CHARS], "count": count})
+        return subjects
     if name in ("tau1", "tau2", "guidance_scale"):
         try:
             number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
