@@ -50,3 +50,14 @@ def subject_legend(subjects: list[dict]) -> str:
     """One line for a caption or a recipe: 'dog: Pictures 1 and 2 · toy: Picture 3'."""
     return " · ".join(f"{subject['name']}: {pictures_phrase(numbers)}"
                       for subject, numbers in zip(subjects, picture_numbers(subjects), strict=True))
+
+
+def split_by_subject(references: list[str], subjects: list[dict]) -> list[tuple[str, list[str]]]:
+    """``(name, references)`` per subject; one unnamed group when ``subjects`` is empty."""
+    if not subjects:
+        return [("", list(references))]
+    groups, start = [], 0
+    for subject in subjects:
+        groups.append((str(subject["name"]), list(references[start:start + int(subject["count"])])))
+        start += int(subject["count"])
+    return groups

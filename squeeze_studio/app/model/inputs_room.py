@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QImage
 
 from ...errors import first_line
+from ...pictures import split_by_subject
 from ...request import GenerationRequest
 from ..background_io import run_io
 from ..persistence import libraries
@@ -84,14 +85,17 @@ class InputsRoom(QObject):
     def restore_recipe(self, request: GenerationRequest, source: str, outside: list[str] = ()) -> None:
         """Take instruction, controls and references from a generated PNG's recipe. Paths in ``outside`` (outside
         the user's folders) are not followed: the current model/add-on stay, such references are left out, and the
-        status line says so (dropping those files directly uses them)."""
+        status line says so (dropping those files directly uses them). Several subjects come back as subjects, all
+        in the image, when each still has a reference."""
         notes = []
+        subject_groups = split_by_subject(request.references, request.subjects) if request.subjects else []
+        subject_groups = [(name, [p for p in paths if p not in outside]) for name, paths in subject_groups]
         if outside:
             more = ", …" if len(outside) > 1 else ""
             notes.append(f"left out {len(outside)} path{'s' if len(outside) > 1 else ''} outside your folders "
                          f"({Path(outside[0]).name}{more}): drop them directly to use them")
             request = request.replace(
-                references=[p for p in request.references if p not in outside],
+                references=[p for p in request.references if p not in outside], subjects=[],
                 model=self.controls.get("model") if request.model in outside else request.model,
                 addon=self.controls.get("addon") if request.addon in outside else request.addon)
         if request.model and not Path(request.model).is_dir() and not is_repo_id(request.model):
@@ -106,7 +110,10 @@ class InputsRoom(QObject):
             self._studio.models.choose_model(request.model, request.addon, take_defaults=False)
         existing = [p for p in request.references if Path(p).exists()]
         missing = len(request.references) - len(existing)
-        if existing and existing != self.subjects.references():
+        groups = [(name, [p for p in paths if p in existing]) for name, paths in subject_groups]
+        if len(subject_groups) > 1 and all(paths for _name, paths in groups):
+            self.subjects.restore_image_subjects(groups)
+        elif existing and existing != self.subjects.references():
             if self.subjects.current.images:  # never overwrite the user's current subject
                 self.subjects.add_subject(f"From {Path(source).stem}", existing)
             else:

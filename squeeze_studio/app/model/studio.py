@@ -106,7 +106,8 @@ class Studio(QObject):
             self.problem.emit(SUBJECTS, over)
             return None
         self.controls.next_seed()
-        request = self.controls.to_request(self.subjects.references())
+        request = self.controls.to_request(self.subjects.references()).replace(
+            subjects=self.subjects.request_subjects())
         try:
             request.validate()
         except ValueError as error:

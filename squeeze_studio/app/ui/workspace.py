@@ -31,6 +31,7 @@ from .gallery import SubjectGallery
 from .history_strip import HistoryStrip
 from .instruction_editor import InstructionEditor
 from .problem_banners import ProblemBanners
+from .subject_chips import SubjectChips
 
 
 class Workspace(QObject):
@@ -106,6 +107,8 @@ class Workspace(QObject):
         panel = QWidget()
         layout = self.controls_layout = QVBoxLayout(panel)
         layout.addWidget(QLabel("Instruction"))
+        self.subject_chips = SubjectChips(self.studio.subjects, self.editor)
+        layout.addWidget(self.subject_chips)
         layout.addWidget(self.editor)
         layout.addLayout(buttons)
         layout.addWidget(self.controls_panel)
