@@ -35,7 +35,7 @@ def test_two_subjects_go_into_one_image_and_come_back_from_its_recipe(make_windo
     with qtbot.waitSignal(studio.job_finished, timeout=LONG) as finished:
         assert studio.generate()
     assert finished.args == ["done"]
-    result = studio.results[-1]
+    result = studio.outputs.results[-1]
     recipe = read_recipe(result.path)
     assert recipe.references == images[:3] and recipe.subjects == subjects.request_subjects()
 
