@@ -31,6 +31,7 @@ from .gallery import SubjectGallery
 from .history_strip import HistoryStrip
 from .instruction_editor import InstructionEditor
 from .problem_banners import ProblemBanners
+from .queue_panel import QueuePanel, progress_title
 
 
 class Workspace(QObject):
@@ -62,6 +63,9 @@ class Workspace(QObject):
         studio.show_canvas.connect(lambda: self.tabs.setCurrentWidget(self.canvas))
         studio.generation.phase_changed.connect(self._phase_changed)
         studio.controls.changed.connect(self._instruction_changed)
+        for signal in (studio.generation.phase_changed, studio.generation.progress_changed, studio.queue.changed):
+            signal.connect(self._update_title)
+        self._update_title()
         self._instruction_changed("instruction")
         self._phase_changed()
 
@@ -107,6 +111,8 @@ class Workspace(QObject):
         layout.addWidget(QLabel("Instruction"))
         layout.addWidget(self.editor)
         layout.addLayout(buttons)
+        self.queue_panel = QueuePanel(self.studio)
+        layout.addWidget(self.queue_panel)
         layout.addWidget(self.controls_panel)
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -179,6 +185,10 @@ class Workspace(QObject):
 
     def _phase_changed(self, *_phase) -> None:
         self.cancel_action.setEnabled(self.studio.busy)  # Generate: ProblemBanners.update_buttons
+
+    def _update_title(self, *_args) -> None:
+        """Progress and the queue in the window title, where the taskbar shows it (Qt 6 has no taskbar progress)."""
+        self.window.setWindowTitle(progress_title(self.studio.generation, self.studio.queue))
 
     def _instruction_changed(self, name: str) -> None:
         text = self.studio.controls.get("instruction")
