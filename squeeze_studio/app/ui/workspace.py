@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..launcher_progress import LauncherProgress
 from ..model.studio import Studio
 from .canvas import Canvas
 from .comparison_view import ComparisonView
@@ -63,6 +64,7 @@ class Workspace(QObject):
         studio.show_canvas.connect(lambda: self.tabs.setCurrentWidget(self.canvas))
         studio.generation.phase_changed.connect(self._phase_changed)
         studio.controls.changed.connect(self._instruction_changed)
+        self.launcher = LauncherProgress()  # the desktop's taskbar progress, where it has one
         for signal in (studio.generation.phase_changed, studio.generation.progress_changed, studio.queue.changed):
             signal.connect(self._update_title)
         self._update_title()
@@ -187,8 +189,10 @@ class Workspace(QObject):
         self.cancel_action.setEnabled(self.studio.busy)  # Generate: ProblemBanners.update_buttons
 
     def _update_title(self, *_args) -> None:
-        """Progress and the queue in the window title, where the taskbar shows it (Qt 6 has no taskbar progress)."""
-        self.window.setWindowTitle(progress_title(self.studio.generation, self.studio.queue))
+        """Progress and the queue in the window title (every taskbar shows it), and on the launcher entry."""
+        generation = self.studio.generation
+        self.window.setWindowTitle(progress_title(generation, self.studio.queue))
+        self.launcher.show(generation.fraction if generation.busy else None)
 
     def _instruction_changed(self, name: str) -> None:
         text = self.studio.controls.get("instruction")
