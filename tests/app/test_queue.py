@@ -4,13 +4,17 @@ interrupted job first. A pausing fake engine holds the first job so the test dec
 from __future__ import annotations
 
 import json
+import os
+import signal
 
+import pytest
 from PySide6.QtCore import Qt
 
 from squeeze_studio.app.model.problems import SUBJECTS
 
 from .fake_engine import FakeEngineFactory
 from .helpers import LONG, prepare, wait_until_paused
+from .test_faults import check_data_folder, read_event, run_driver
 
 
 def instructions_run(studio) -> list[str]:
@@ -117,3 +121,34 @@ def test_a_restart_brings_the_queue_back_paused_with_the_interrupted_job_first(m
     again.workspace.queue_panel.pause.click()
     qtbot.waitUntil(lambda: len(studio.history.records) == 2 and not studio.busy, timeout=LONG)
     assert instructions_run(studio) == ["first", "second"] and studio.queue.jobs == []
+
+
+@pytest.mark.slow
+def test_kill_9_loses_no_queued_job_and_no_finished_result(tmp_path, images):
+    """The real app (demo model) queues four jobs and is killed -9 after its first result; the restart brings back
+    every job without a result, paused, and runs them all once resumed."""
+    home = tmp_path / "home"
+    child = run_driver("queue", home, images[:2])
+    events = [read_event(child) for _ in range(3)]
+    assert [e["event"] for e in events] == ["restored", "work-saved", "queued"]
+    queued = events[2]["seeds"]
+    assert len(queued) == 4 and len(set(queued)) == 4
+    first = read_event(child)
+    assert first["event"] == "result"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    finished = [first["seed"]] + [json.loads(line)["seed"] for line in child.stdout.read().splitlines()
+                                  if '"result"' in line]  # any said before the kill took effect
+
+    again = run_driver("queue", home, images[:2])
+    assert read_event(again)["event"] == "restored"
+    restored = read_event(again)
+    assert restored["event"] == "queue" and restored["paused"] is True
+    assert set(queued) <= set(finished) | set(restored["seeds"])  # none lost (one may run twice: its PNG was out)
+    assert restored["seeds"] == [seed for seed in queued if seed in restored["seeds"]]  # in the order queued
+    results = [read_event(again) for _ in restored["seeds"]]
+    assert [r["seed"] for r in results] == restored["seeds"]
+    assert read_event(again)["event"] == "drained"
+    assert again.wait(60) == 0
+    check_data_folder(home, [r["path"] for r in results] + [first["path"]])
+    assert json.loads((home / "queue.json").read_text())["jobs"] == []
