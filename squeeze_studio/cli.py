@@ -93,18 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = commands.add_parser("generate", help="generate an image of a subject from references + instruction")
-    gen.add_argument("--ref", action=_RefAction, required=True, metavar="IMG", help="reference image (repeatable)")
+    gen.add_argument("--ref", action=_RefAction, metavar="IMG",
+                     help="reference image (repeatable; required without --batch)")
     gen.add_argument("--subject", action=_SubjectAction, metavar="NAME",
                      help="several subjects in one image: the --ref images after it show NAME (repeatable); the "
                           "instruction's first mention of NAME is tied to its pictures")
-    gen.add_argument("--prompt", required=True, help="the instruction")
+    gen.add_argument("--prompt", help="the instruction (required without --batch)")
+    gen.add_argument("--batch", metavar="FILE.jsonl",
+                     help="one generation per line, a JSON object of recipe fields (instruction, references, seed, "
+                          "tau1, …; the options here fill in the rest); --out is then a folder: one PNG per line")
     gen.add_argument("--negative", default=" ", help="negative prompt for guidance")
     gen.add_argument("--model", default=None,
                      help="model folder, cached repo id (e.g. Qwen/Qwen-Image-Edit-2509) or add-on folder "
                           "(default: the built-in demo model)")
     gen.add_argument("--addon", default=None, metavar="DIR", help="add-on folder for the model (connector + LoRA)")
     gen.add_argument("--out", required=True, metavar="FILE.png",
-                     help="where to write the PNG; missing folders are created")
+                     help="where to write the PNG (with --batch: a folder); missing folders are created")
     gen.add_argument("--steps", type=int, default=20)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--tau1", type=float, default=None,
@@ -143,6 +147,14 @@ def run_generate(args) -> int:
     from .recipe import save_png
     from .references import load_references
 
+    if args.batch:
+        from .batch import run_batch
+
+        return run_batch(args, check_prompt_length, save_or_keep)
+    if not args.ref or args.prompt is None:
+        raise UsageError("the following arguments are required: "
+                         + ", ".join(name for name, value in (("--ref", args.ref), ("--prompt", args.prompt))
+                                     if not value and value != ""))
     out = check_output_path(args.out)
     source = resolve_model(args.model, args.addon)  # never touches the network
     defaults = source.stage_defaults

@@ -1,8 +1,9 @@
 """The root of the app state: it owns the rooms the widgets call and follow, and runs generations.
 
 The rooms: ``models`` (model choice, loading, memory; ``models_room.py``), ``inputs`` (drops, paste, recipes,
-libraries; ``inputs_room.py``) and ``outputs`` (results, unsaved images, history and compare; ``outputs_room.py``).
-The root keeps the subjects, controls, progress, history and comparison state, the generation itself, the session
+libraries; ``inputs_room.py``), ``outputs`` (results, unsaved images, history and compare; ``outputs_room.py``) and
+``queue`` (the jobs waiting their turn; ``queue.py``). The root keeps the subjects, controls, progress, history and
+comparison state, runs the generations (every one passes through the queue, so a crash re-queues it), the session
 autosave and the ``EngineClient`` through which (and only through which) the engine is reached.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .models_room import ModelsRoom
 from .outputs_room import OutputsRoom
 from .picks import Picks
 from .problems import INSTRUCTION, SUBJECTS, area_of_failure
+from .queue import JobQueue, QueuedJob
 from .reference_limits import too_many
 from .subjects import SubjectList
 from .sweep import sweep_axes, sweep_variations, variation_label
@@ -52,6 +54,7 @@ class Studio(QObject):
         self.comparison = Comparison(self)
         self.picks = Picks(parent=self)  # the user's pairwise picks and "your default"
         self._job: Job | None = None
+        self._queued: QueuedJob | None = None  # the queue's entry for the running job (a sweep has none)
         self._closed = False
         self.startup_message = ""  # shown by the window once it exists (e.g. an unreadable session file)
 
@@ -59,6 +62,8 @@ class Studio(QObject):
         self.models = ModelsRoom(self)
         self.outputs = OutputsRoom(self)
         self.inputs = InputsRoom(self)
+        self.queue = JobQueue(self)
+        queue_note = self.queue.restore()  # the job a crash interrupted waits first again, the queue paused
         worker = self.client.worker
         worker.progress.connect(self._on_progress)
         worker.job_ended.connect(self._on_job_ended)
@@ -77,6 +82,7 @@ class Studio(QObject):
         self.controls.changed.connect(lambda name: self.picks.set_model(*self.models.model_key())
                                       if name in ("", "model", "addon") else None)
         self.picks.message.connect(self.message)
+        self.startup_message = "; ".join(n for n in (self.startup_message, queue_note) if n)
 
     @property
     def closed(self) -> bool:
@@ -116,14 +122,49 @@ class Studio(QObject):
         return request
 
     def generate(self) -> bool:
-        if self.busy or self._closed:
+        """Run the current settings now, or (while a job runs) queue them as they are now."""
+        if self._closed:
             return False
         request = self.build_request()
         if request is None:
             return False
-        self.show_canvas.emit()
-        self._submit(Job(request))
+        job = QueuedJob(request, *self.controls.engine_settings())
+        if self.busy:
+            self.queue.add(job)
+            waiting = len(self.queue.waiting)
+            self.message.emit(f"Queued: {waiting} job{'s' if waiting != 1 else ''} waiting"
+                              + (" (the queue is paused)" if self.queue.paused else ""))
+            return True
+        self._run_queued(self.queue.add(job, first=True))
         return True
+
+    def set_queue_paused(self, paused: bool) -> None:
+        """Pause the queue (the running job finishes) or resume it (the next job starts when idle)."""
+        self.queue.set_paused(paused)
+        if not paused:
+            self._start_next()
+
+    def _start_next(self) -> None:
+        if self._closed or self.busy:
+            return
+        job = self.queue.next_job()
+        if job is not None:
+            self._run_queued(job)
+
+    def _run_queued(self, queued: QueuedJob) -> None:
+        self.queue.started(queued)
+        self._queued = queued
+        self.show_canvas.emit()
+        self._submit(Job(queued.request, device=queued.device, memory=queued.memory))
+
+    def _queued_ended(self, failed: bool) -> None:
+        """The running job's entry leaves the queue; after a failure the rest waits (paused) for the user."""
+        done, self._queued = self._queued, None
+        if done is not None:
+            self.queue.finished(done)
+        if failed and self.queue.waiting and not self.queue.paused:
+            self.queue.set_paused(True)
+            self.message.emit("The queue is paused after a failed job: Resume runs the rest")
 
     def sweep(self, vary_seed: bool = False) -> bool:
         """One click: a grid over several tau settings (and seeds) from one MLLM encoding."""
@@ -137,7 +178,7 @@ class Studio(QObject):
         labels = [variation_label(v) for v in variations]
         self.comparison.start_grid(labels, columns, sweep_axes(variations, columns))
         self.show_comparison.emit()
-        self._submit(Job(request, variations, labels))
+        self._submit(Job(request, variations, labels, *self.controls.engine_settings()))
         return True
 
     def cancel(self) -> None:
@@ -146,7 +187,6 @@ class Studio(QObject):
             self.generation.cancelling()
 
     def _submit(self, job: Job) -> None:
-        job.device, job.memory = self.controls.engine_settings()
         self.models.job_started()
         self._job = job
         self.generation.start(job.images, job.request.num_inference_steps)
@@ -166,7 +206,9 @@ class Studio(QObject):
             self.message.emit(f"Cancelled at step {step} of {total}; finished images were kept")
             self.canvas_caption.emit(f"Cancelled at step {step} of {total}")
         self.models.job_ended(outcome)
+        self._queued_ended(failed=False)
         self.job_finished.emit(outcome)
+        self._start_next()
 
     def _on_failed(self, text: str) -> None:
         if self._closed:
@@ -178,8 +220,10 @@ class Studio(QObject):
             self.models.plan_if_asked()
         self.problem.emit(area_of_failure(text), text)  # stays in a banner until dismissed or the next run
         if had_job:
+            self._queued_ended(failed=True)
             self.job_finished.emit("failed")
         self.models.after_failure(failed_key)
+        self._start_next()
 
     # --- session ------------------------------------------------------------------------------
     def session_snapshot(self) -> dict:

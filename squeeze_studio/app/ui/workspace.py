@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..launcher_progress import LauncherProgress
 from ..model.studio import Studio
 from .canvas import Canvas
 from .comparison_view import ComparisonView
@@ -31,6 +32,7 @@ from .gallery import SubjectGallery
 from .history_strip import HistoryStrip
 from .instruction_editor import InstructionEditor
 from .problem_banners import ProblemBanners
+from .queue_panel import QueuePanel, progress_title
 from .subject_chips import SubjectChips
 
 
@@ -64,6 +66,10 @@ class Workspace(QObject):
         studio.show_canvas.connect(lambda: self.tabs.setCurrentWidget(self.canvas))
         studio.generation.phase_changed.connect(self._phase_changed)
         studio.controls.changed.connect(self._instruction_changed)
+        self.launcher = LauncherProgress()  # the desktop's taskbar progress, where it has one
+        for signal in (studio.generation.phase_changed, studio.generation.progress_changed, studio.queue.changed):
+            signal.connect(self._update_title)
+        self._update_title()
         self._instruction_changed("instruction")
         self._phase_changed()
 
@@ -111,6 +117,8 @@ class Workspace(QObject):
         layout.addWidget(self.subject_chips)
         layout.addWidget(self.editor)
         layout.addLayout(buttons)
+        self.queue_panel = QueuePanel(self.studio)
+        layout.addWidget(self.queue_panel)
         layout.addWidget(self.controls_panel)
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -184,6 +192,12 @@ class Workspace(QObject):
 
     def _phase_changed(self, *_phase) -> None:
         self.cancel_action.setEnabled(self.studio.busy)  # Generate: ProblemBanners.update_buttons
+
+    def _update_title(self, *_args) -> None:
+        """Progress and the queue in the window title (every taskbar shows it), and on the launcher entry."""
+        generation = self.studio.generation
+        self.window.setWindowTitle(progress_title(generation, self.studio.queue))
+        self.launcher.show(generation.fraction if generation.busy else None)
 
     def _instruction_changed(self, name: str) -> None:
         text = self.studio.controls.get("instruction")
