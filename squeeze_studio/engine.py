@@ -171,11 +171,12 @@ class Engine:
         return max(torch.cuda.max_memory_allocated(d) for d in devices) if devices else None
 
     def resolve(self, request: GenerationRequest) -> GenerationRequest:
-        """The request with the model's native size filled in and this model recorded."""
+        """The request with the model's native size filled in, this model recorded, and each LoRA's name and
+        content hash (``hub.lora_files.file_sha256``, hashed once per file version) filled in for the recipe."""
         width, height = self.native_size
         addon = str(self.source.addon) if self.source.addon else ""
         return request.replace(width=request.width or width, height=request.height or height,
-                               model=self.model_path, addon=addon)
+                               model=self.model_path, addon=addon, loras=described_loras(request.loras))
 
     def generate(self, request: GenerationRequest, should_cancel: Callable[[], bool] = lambda: False
                  ) -> Iterator[StepEvent | ImageResult]:
@@ -184,6 +185,7 @@ class Engine:
         Bad input raises here, before the first step; the returned iterator does the work."""
         request = self.resolve(request)
         images = self.check(request)
+        self.apply_loras(request)
         singles = [request.replace(seed=request.seed + i, batch_count=1) for i in range(request.batch_count)]
         return self._run_all(singles, images, should_cancel)
 
@@ -196,7 +198,19 @@ class Engine:
         images = self.check(base)
         for single in singles:
             self.check(single, images)
+        self.apply_loras(base)
         return self._run_all(singles, images, should_cancel)
+
+    def apply_loras(self, request: GenerationRequest) -> None:
+        """Put ``request.loras`` on the model (``SqueezePipeline.set_loras``: files already loaded are not read
+        again); ``EngineError`` in one line for a file that is not a LoRA of this model."""
+        from .pipeline import LoraSpec
+
+        specs = [LoraSpec(lora["path"], float(lora.get("weight", 1.0)), lora.get("name", "")) for lora in request.loras]
+        try:
+            self.pipe.set_loras(specs)
+        except ValueError as error:
+            raise EngineError(first_line(error)) from None
 
     def check(self, request: GenerationRequest, images=None) -> list:
         """Validate ``request`` against this model; returns the loaded reference images."""
@@ -279,6 +293,22 @@ class Engine:
     @staticmethod
     def _hint(lighter: str) -> str:
         return f": try --memory {lighter}" if lighter else ": try a smaller size or fewer references"
+
+
+def described_loras(loras: list[dict]) -> list[dict]:
+    """``loras`` with each one's name (its file's stem when none is given) and sha256 filled in; ``EngineError``
+    for a file that is missing or not a .safetensors file."""
+    from .hub.lora_files import check_lora_file, file_sha256, lora_name
+
+    described = []
+    for lora in loras:
+        try:
+            path = check_lora_file(lora["path"])
+        except ValueError as error:
+            raise EngineError(first_line(error)) from None
+        described.append({"path": str(lora["path"]), "weight": float(lora.get("weight", 1.0)),
+                          "name": lora.get("name") or lora_name(path), "sha256": file_sha256(path)})
+    return described
 
 
 SAFE_LIBRARIES = ("diffusers", "transformers")

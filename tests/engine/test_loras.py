@@ -12,10 +12,7 @@ from safetensors.torch import save_file
 
 from squeeze_studio.pipeline import LoraSpec, SqueezePipeline
 from squeeze_studio.pipeline import loras as lora_module
-
-BLOCK_LAYERS = ("attn.to_q", "attn.to_k", "attn.to_v", "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj",
-                "attn.to_out.0", "attn.to_add_out", "img_mod.1", "txt_mod.1", "img_mlp.net.0.proj", "img_mlp.net.2",
-                "txt_mlp.net.0.proj", "txt_mlp.net.2")
+from squeeze_studio.testing.loras import lora_tensors
 
 
 @pytest.fixture(scope="module")
@@ -35,47 +32,22 @@ def base(pipe):
     return run(pipe)
 
 
-def layers(pipe, blocks=None):
-    """(name, in, out) of every block linear layer the real Qwen-Image LoRAs target."""
-    modules = dict(pipe.transformer.named_modules())
-    blocks = range(len(pipe.transformer.transformer_blocks)) if blocks is None else blocks
-    return [(f"transformer_blocks.{i}.{name}", modules[f"transformer_blocks.{i}.{name}"].in_features,
-             modules[f"transformer_blocks.{i}.{name}"].out_features) for i in blocks for name in BLOCK_LAYERS]
-
-
 def write(path, tensors, metadata=None):
     save_file(tensors, str(path), metadata=metadata)
     return str(path)
 
 
-def kohya(pipe, path, rank=4, seed=1):
-    """ComfyUI/kohya: lora_unet_<module with underscores>.lora_down/lora_up.weight and .alpha."""
-    g, out = torch.Generator().manual_seed(seed), {}
-    for name, fan_in, fan_out in layers(pipe):
-        flat = "lora_unet_" + name.replace(".", "_")
-        out[f"{flat}.lora_down.weight"] = torch.randn(rank, fan_in, generator=g)
-        out[f"{flat}.lora_up.weight"] = torch.randn(fan_out, rank, generator=g)
-        out[f"{flat}.alpha"] = torch.tensor(float(rank))
-    return write(path, out)
+def kohya(pipe, path, seed=1):
+    return write(path, lora_tensors(pipe.transformer, "kohya", rank=4, seed=seed, scale=8))
 
 
-def lightx2v(pipe, path, rank=8, alpha=1.0, seed=2, blocks=None, fan_in_offset=0):
-    """lightx2v's Lightning files: bare transformer_blocks.N.<module>.lora_down/lora_up.weight and .alpha."""
-    g, out = torch.Generator().manual_seed(seed), {}
-    for name, fan_in, fan_out in layers(pipe, blocks):
-        out[f"{name}.lora_down.weight"] = torch.randn(rank, fan_in + fan_in_offset, generator=g) * 4
-        out[f"{name}.lora_up.weight"] = torch.randn(fan_out, rank, generator=g) * 4
-        out[f"{name}.alpha"] = torch.tensor(alpha)
-    return write(path, out)
+def lightx2v(pipe, path, seed=2, blocks=None):
+    return write(path, lora_tensors(pipe.transformer, "lightx2v", rank=8, alpha=1.0, seed=seed, scale=16,
+                                    blocks=blocks))
 
 
-def peft(pipe, path, rank=4, seed=3):
-    """diffusers/peft naming as ComfyUI saves it: diffusion_model.<module>.lora_A/lora_B.weight."""
-    g, out = torch.Generator().manual_seed(seed), {}
-    for name, fan_in, fan_out in layers(pipe):
-        out[f"diffusion_model.{name}.lora_A.weight"] = torch.randn(rank, fan_in, generator=g)
-        out[f"diffusion_model.{name}.lora_B.weight"] = torch.randn(fan_out, rank, generator=g)
-    return write(path, out)
+def peft(pipe, path, seed=3):
+    return write(path, lora_tensors(pipe.transformer, "peft", rank=4, seed=seed, scale=8))
 
 
 def test_comfyui_and_lightx2v_loras_change_the_image_and_weight_zero_is_the_base(pipe, base, tmp_path):
@@ -143,7 +115,10 @@ def test_a_lora_for_another_model_is_refused_in_one_line_and_nothing_changes(pip
                                                        for k in extra if "down" in k}})
         expected = "big: 2 of 30 layers it names are not in this transformer (e.g. transformer_blocks.59.attn.to_k"
     else:
-        path = lightx2v(pipe, tmp_path / "wide.safetensors", fan_in_offset=16)
+        tensors = lora_tensors(pipe.transformer, "lightx2v", rank=8)
+        key = "transformer_blocks.0.attn.add_k_proj.lora_down.weight"
+        tensors[key] = torch.zeros(8, 48)
+        path = write(tmp_path / "wide.safetensors", tensors)
         expected = "wide: transformer_blocks.0.attn.add_k_proj is 32 -> 32 here, the LoRA expects 48 -> 32"
     with pytest.raises(ValueError) as raised:
         pipe.set_loras([LoraSpec(path)])
