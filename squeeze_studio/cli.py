@@ -174,7 +174,8 @@ def parse_lora(text: str) -> tuple[str, float]:
 def lora_settings(loras: list[tuple[str, float]]):
     """The steps, guidance and taus the given LoRAs recommend (the first that names each wins; weight 0 counts
     for nothing); checks every file is a .safetensors LoRA before the model loads."""
-    from .hub.lora_files import LoraDefaults, check_lora_file, lora_defaults
+    from .hub.defaults import LoraDefaults
+    from .hub.lora_files import check_lora_file, lora_defaults
 
     found: dict = {}
     origins = []

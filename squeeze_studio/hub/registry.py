@@ -10,7 +10,7 @@ architecture's reference configs (``squeeze_studio.memory``; a test keeps the tw
 measurements, which ``vram_is_estimate`` says.
 
 ``KNOWN_LORAS``: the few-step distillation LoRAs (Lightning 4 and 8 steps for 2509 and 2511), one file each, with
-the settings they need (``hub.lora_files.LoraDefaults``); ``squeeze models download KEY`` fetches one.
+the settings they need (``hub.defaults.LoraDefaults``); ``squeeze models download KEY`` fetches one.
 
 Plain Python, no torch: the window reads it at start-up.
 """
@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..memory.modes import PLANNED_MODES
-from .lora_files import LoraDefaults
+from .defaults import LoraDefaults
 
 FAMILY = "qwen_image_edit_plus"
 MEMORY_MODES = PLANNED_MODES  # the keys of vram_gib: squeeze_studio.memory's modes, "auto" aside

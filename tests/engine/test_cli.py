@@ -124,7 +124,8 @@ def test_lora_flag_records_each_lora_and_takes_its_settings(tmp_path, fake_hf_ca
 
     from safetensors.torch import save_file
 
-    from squeeze_studio.hub.lora_files import LoraDefaults, write_sidecar
+    from squeeze_studio.hub.defaults import LoraDefaults
+    from squeeze_studio.hub.lora_files import write_sidecar
     from squeeze_studio.testing.loras import lora_tensors
     from squeeze_studio.testing.tiny import build_qwen_image_components
 

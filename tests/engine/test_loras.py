@@ -151,7 +151,8 @@ def test_a_file_that_is_not_safetensors_is_never_unpickled(pipe, tmp_path, monke
 
 
 def test_a_loras_scheduler_settings_apply_while_it_is_active(pipe, tmp_path):
-    from squeeze_studio.hub.lora_files import LoraDefaults, write_sidecar
+    from squeeze_studio.hub.defaults import LoraDefaults
+    from squeeze_studio.hub.lora_files import write_sidecar
 
     own = pipe.scheduler
     path = lightx2v(pipe, tmp_path / "fast.safetensors")
