@@ -171,12 +171,11 @@ class Engine:
         return max(torch.cuda.max_memory_allocated(d) for d in devices) if devices else None
 
     def resolve(self, request: GenerationRequest) -> GenerationRequest:
-        """The request with the model's native size filled in, this model recorded, and each LoRA's name and
-        content hash (``hub.lora_files.file_sha256``, hashed once per file version) filled in for the recipe."""
+        """The request with the model's native size filled in and this model recorded."""
         width, height = self.native_size
         addon = str(self.source.addon) if self.source.addon else ""
         return request.replace(width=request.width or width, height=request.height or height,
-                               model=self.model_path, addon=addon, loras=described_loras(request.loras))
+                               model=self.model_path, addon=addon)
 
     def generate(self, request: GenerationRequest, should_cancel: Callable[[], bool] = lambda: False
                  ) -> Iterator[StepEvent | ImageResult]:
@@ -184,6 +183,7 @@ class Engine:
 
         Bad input raises here, before the first step; the returned iterator does the work."""
         request = self.resolve(request)
+        request = request.replace(loras=described_loras(request.loras))  # name and sha256 for the recipe
         images = self.check(request)
         self.apply_loras(request)
         singles = [request.replace(seed=request.seed + i, batch_count=1) for i in range(request.batch_count)]
@@ -194,6 +194,7 @@ class Engine:
         """One image per variation (fields such as tau1, tau2, seed, guidance_scale overridden). The
         references and instruction are shared, so the MLLM runs once for the whole sweep."""
         base = self.resolve(request)
+        base = base.replace(loras=described_loras(base.loras))
         singles = [base.replace(**changes, batch_count=1) for changes in variations]
         images = self.check(base)
         for single in singles:
