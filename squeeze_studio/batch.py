@@ -88,23 +88,16 @@ def already_written(path: Path, request: GenerationRequest) -> bool:
     raise BatchError(f"{path} exists and holds another image; give an empty --out folder")
 
 
-def run_batch(args, check_prompt_length, save_or_keep) -> int:
-    """The ``generate --batch`` command (``cli.run_generate`` hands over its parsed arguments and checks)."""
-    from .hub.resolve import resolve_model
+def run_batch(args, source, base, check_prompt_length, save_or_keep) -> int:
+    """The ``generate --batch`` command: ``cli.run_generate`` hands over its parsed arguments, the resolved model,
+    the request the options ask for (each line's fields are laid over it) and its checks."""
     from .recipe import save_png
     from .references import load_references
 
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise BatchError(f"--out must be a folder with --batch: {out} is a file")
-    source = resolve_model(args.model, args.addon)  # never touches the network
-    defaults = source.stage_defaults
-    pick = lambda given, default: default if given is None else given  # noqa: E731
-    base = GenerationRequest(
-        instruction=args.prompt or "", references=[str(p) for p in args.ref or []], negative_prompt=args.negative,
-        tau1=pick(args.tau1, defaults.tau1), tau2=pick(args.tau2, defaults.tau2),
-        guidance_scale=pick(args.cfg, defaults.guidance_scale), num_inference_steps=args.steps, seed=args.seed,
-        width=args.width, height=args.height, model=args.model or "", addon=args.addon or "")
+    base = base.replace(model=args.model or "", addon=args.addon or "")
     requests = read_batch(Path(args.batch).expanduser(), base)
     for number, request in enumerate(requests, 1):
         try:

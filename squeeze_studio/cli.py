@@ -16,6 +16,7 @@ from .memory.modes import DESCRIPTIONS, MEMORY_MODES
 from .request import GenerationRequest
 
 USAGE_ERROR = 2
+DEFAULT_STEPS = 20
 
 
 class UsageError(Exception):
@@ -109,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--addon", default=None, metavar="DIR", help="add-on folder for the model (connector + LoRA)")
     gen.add_argument("--out", required=True, metavar="FILE.png",
                      help="where to write the PNG (with --batch: a folder); missing folders are created")
-    gen.add_argument("--steps", type=int, default=20)
+    gen.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]", type=parse_lora,
+                     help="a LoRA .safetensors file (ComfyUI/kohya, lightx2v or diffusers naming) and its weight "
+                          "(default 1), repeatable; its recommended steps, guidance and taus apply unless given")
+    gen.add_argument("--steps", type=int, default=None, help=f"default: a LoRA's, else {DEFAULT_STEPS}")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--tau1", type=float, default=None,
                      help="above: MLLM only (no reference tokens); default: the model's")
@@ -142,6 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def request_from_args(args, source) -> GenerationRequest:
+    """The request the options ask for (with ``--batch``, what each line's fields are laid over): a value not
+    given comes from the LoRAs' recommended settings, then the model's stage defaults, then ``DEFAULT_STEPS``."""
+    defaults, lora = source.stage_defaults, lora_settings(args.lora)
+    pick = lambda given, *options: next(o for o in (given, *options) if o is not None)  # noqa: E731
+    return GenerationRequest(
+        instruction=args.prompt or "", references=[str(p) for p in args.ref or []], negative_prompt=args.negative,
+        tau1=pick(args.tau1, lora.tau1, defaults.tau1), tau2=pick(args.tau2, lora.tau2, defaults.tau2),
+        guidance_scale=pick(args.cfg, lora.guidance_scale, defaults.guidance_scale),
+        num_inference_steps=pick(args.steps, lora.steps, DEFAULT_STEPS), seed=args.seed, width=args.width,
+        height=args.height, loras=[{"path": path, "weight": weight} for path, weight in args.lora],
+        subjects=subjects_of(getattr(args, "subjects", None)),
+    )
+
+
 def run_generate(args) -> int:
     from .hub.resolve import resolve_model
     from .recipe import save_png
@@ -150,21 +169,16 @@ def run_generate(args) -> int:
     if args.batch:
         from .batch import run_batch
 
-        return run_batch(args, check_prompt_length, save_or_keep)
+        source = resolve_model(args.model, args.addon)  # never touches the network
+        return run_batch(args, source, request_from_args(args, source), check_prompt_length, save_or_keep)
     if not args.ref or args.prompt is None:
         raise UsageError("the following arguments are required: "
                          + ", ".join(name for name, value in (("--ref", args.ref), ("--prompt", args.prompt))
                                      if not value and value != ""))
     out = check_output_path(args.out)
-    source = resolve_model(args.model, args.addon)  # never touches the network
-    defaults = source.stage_defaults
-    pick = lambda given, default: default if given is None else given  # noqa: E731
-    request = GenerationRequest(
-        instruction=args.prompt, references=[str(p) for p in args.ref], negative_prompt=args.negative,
-        tau1=pick(args.tau1, defaults.tau1), tau2=pick(args.tau2, defaults.tau2),
-        guidance_scale=pick(args.cfg, defaults.guidance_scale), num_inference_steps=args.steps,
-        seed=args.seed, width=args.width, height=args.height, subjects=subjects_of(getattr(args, "subjects", None)),
-    )
+    source = resolve_model(args.model, args.addon)
+    request = request_from_args(args, source)
+    defaults, lora = source.stage_defaults, lora_settings(args.lora)
     request.validate()
     check_prompt_length(source.folder, request.instruction)  # fail fast, before the model loads
     check_prompt_length(source.folder, request.negative_prompt, "negative prompt")
@@ -190,11 +204,46 @@ def run_generate(args) -> int:
     if None in (args.tau1, args.tau2, args.cfg):
         used = (f"; model defaults tau1 {request.tau1:g}, tau2 {request.tau2:g}, cfg {request.guidance_scale:g}: "
                 f"{defaults.origin}")
+    if lora.origin:
+        used += f"; LoRA settings ({request.num_inference_steps} steps): {lora.origin}"
     peak = engine.measured_peak()
     if peak is not None:
         used += f"; peak VRAM {peak / 2**30:.1f} GiB measured, {plan.vram_bytes / 2**30:.1f} GiB planned"
     print(f"wrote {path} ({event.seconds:.1f} s{used})", file=sys.stderr)
     return 0
+
+
+def parse_lora(text: str) -> tuple[str, float]:
+    """``PATH[:WEIGHT]`` -> (path, weight); the weight is whatever follows the last colon when it is a number, so
+    ``C:\\loras\\a.safetensors`` is a path."""
+    path, colon, weight = text.rpartition(":")
+    if colon and path and not path.endswith(("\\", "/")):
+        try:
+            return path, float(weight)
+        except ValueError:
+            pass
+    return text, 1.0
+
+
+def lora_settings(loras: list[tuple[str, float]]):
+    """The steps, guidance and taus the given LoRAs recommend (the first that names each wins; weight 0 counts
+    for nothing); checks every file is a .safetensors LoRA before the model loads."""
+    from .hub.defaults import LoraDefaults
+    from .hub.lora_files import check_lora_file, lora_defaults
+
+    found: dict = {}
+    origins = []
+    for path, weight in loras:
+        check_lora_file(path)
+        if weight == 0:
+            continue
+        defaults = lora_defaults(path)
+        for key in ("steps", "guidance_scale", "tau1", "tau2"):
+            if getattr(defaults, key) is not None and key not in found:
+                found[key] = getattr(defaults, key)
+                if defaults.origin not in origins:
+                    origins.append(defaults.origin)
+    return LoraDefaults(**found, origin="; ".join(origins))
 
 
 def check_output_path(given: str) -> Path:

@@ -54,8 +54,16 @@ def parameters_text(request: GenerationRequest, width: int, height: int) -> str:
         fields.append(("Subjects", subject_legend(request.subjects)))
     if request.addon:  # A1111 names LoRAs the same way: the file's stem
         fields.insert(6, ("Add-on", Path(request.addon).name))
+    if request.loras:  # as A1111 writes them: name:weight, and the start of each file's sha256
+        fields.append(("LoRAs", " ".join(f"{_lora_label(lora)}:{lora.get('weight', 1.0):g}" for lora in request.loras)))
+        fields.append(("Lora hashes", '"' + ", ".join(f"{_lora_label(lora)}: {lora.get('sha256', '')[:12]}"
+                                                      for lora in request.loras) + '"'))
     settings = ", ".join(f"{key}: {value}" for key, value in fields)
     return _printable(f"{request.instruction}\nNegative prompt: {request.negative_prompt}\n{settings}")
+
+
+def _lora_label(lora: dict) -> str:
+    return (lora.get("name") or Path(str(lora.get("path", ""))).stem).replace(",", " ").replace(":", " ")
 
 
 def save_png(image: Image.Image, path: str | os.PathLike, request: GenerationRequest) -> Path:
@@ -166,8 +174,8 @@ def default_user_folders() -> list[Path]:
 
 
 def outside_paths(request: GenerationRequest, folders: list[str | os.PathLike]) -> list[str]:
-    """The paths ``request`` names (references, a model or add-on folder; not a repo id or the demo) that are
-    relative or lie outside every folder in ``folders``, symlinks and ``..`` resolved. Lexically outside paths
+    """The paths ``request`` names (references, a model or add-on folder, LoRA files; not a repo id or the demo)
+    that are relative or lie outside every folder in ``folders``, symlinks and ``..`` resolved. Lexically outside paths
     are never touched on disk (a network path is not contacted)."""
     from .hub.source import DEMO_SPECS, looks_like_repo_id
 
@@ -178,6 +186,7 @@ def outside_paths(request: GenerationRequest, folders: list[str | os.PathLike]) 
         named.append(request.model)
     if request.addon:
         named.append(request.addon)
+    named.extend(lora["path"] for lora in request.loras)
     return [p for p in named if not _inside(p, roots)]
 
 

@@ -97,7 +97,8 @@ class InputsRoom(QObject):
             request = request.replace(
                 references=[p for p in request.references if p not in outside], subjects=[],
                 model=self.controls.get("model") if request.model in outside else request.model,
-                addon=self.controls.get("addon") if request.addon in outside else request.addon)
+                addon=self.controls.get("addon") if request.addon in outside else request.addon,
+                loras=[lora for lora in request.loras if lora["path"] not in outside])
         if request.model and not Path(request.model).is_dir() and not is_repo_id(request.model):
             notes.append(f"its model folder {Path(request.model).name} is gone, kept the current model")
             request = request.replace(model=self.controls.get("model"))

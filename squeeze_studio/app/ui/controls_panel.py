@@ -1,5 +1,5 @@
 """The generation controls, bound to ``Controls``: stage bar, guidance, steps, seed, size, batch, model, add-on,
-and the memory row (device, memory mode, the memory plan)."""
+the LoRA list, and the memory row (device, memory mode, the memory plan)."""
 from __future__ import annotations
 
 import random
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from ..model.controls import MAX_SEED
 from ..model.model_names import DEMO_LABEL, NO_ADDON_LABEL, addon_label, model_label
 from ..model.studio import Studio
+from .lora_panel import LoraPanel
 from .memory_panel import MemoryPanel
 from .screen_fit import available_area, is_short
 from .section import Section
@@ -78,7 +79,7 @@ class ControlsPanel(QWidget):
         self.width_box = self._size_box("width")
         self.height_box = self._size_box("height")
         # The rows most runs leave alone fold away; on a short screen they start folded (screen_fit).
-        self.advanced = Section("Size, batch, avoid, add-on, memory", expanded=not is_short(available_area()))
+        self.advanced = Section("Size, batch, avoid, add-on, LoRAs, memory", expanded=not is_short(available_area()))
         advanced = self.advanced.form
         advanced.addRow("Size", self._row(self.width_box, QLabel("×"), self.height_box))
 
@@ -106,6 +107,9 @@ class ControlsPanel(QWidget):
                               "recommended stage settings). Without one, a stock base runs as itself.")
         self.addon.activated.connect(self._addon_chosen)
         advanced.addRow("Add-on", self.addon)
+
+        self.loras = LoraPanel(self._controls.loras)
+        advanced.addRow("LoRAs", self.loras)
 
         self.memory = MemoryPanel(studio)
         advanced.addRow("Memory", self.memory.choices)
