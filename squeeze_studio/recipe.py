@@ -36,7 +36,7 @@ def _printable(text: str) -> str:
     return "".join("\ufffd" if c not in "\t\n" and unicodedata.category(c) == "Cc" else c for c in text)
 
 
-def parameters_text(request: GenerationRequest, width: int, height: int) -> str:
+def parameters_text(request: GenerationRequest, width: int, height: int, info: dict | None = None) -> str:
     """A1111-style summary: instruction, negative prompt, then one line of ``Key: value`` pairs."""
     fields = [
         ("Steps", request.num_inference_steps),
@@ -51,22 +51,32 @@ def parameters_text(request: GenerationRequest, width: int, height: int) -> str:
     ]
     if request.addon:  # A1111 names LoRAs the same way: the file's stem
         fields.insert(6, ("Add-on", Path(request.addon).name))
+    if request.cache != "none":
+        fields.append(("Step cache", request.cache))
+    if request.compile:
+        fields.append(("Compiled", "yes"))
+    if info and "forward_passes" in info:
+        fields.append(("Forward passes", info["forward_passes"]))
     settings = ", ".join(f"{key}: {value}" for key, value in fields)
     return _printable(f"{request.instruction}\nNegative prompt: {request.negative_prompt}\n{settings}")
 
 
-def save_png(image: Image.Image, path: str | os.PathLike, request: GenerationRequest) -> Path:
+def save_png(image: Image.Image, path: str | os.PathLike, request: GenerationRequest, info: dict | None = None) -> Path:
     """Write ``image`` with its recipe to ``path`` atomically: a temp file in the same folder, flushed to disk,
-    renamed over ``path``. On any failure the temp file is removed and ``path`` is untouched."""
+    renamed over ``path``. On any failure the temp file is removed and ``path`` is untouched. ``info``: what the
+    run took (``ImageResult.info``: forward passes, ...), stored as ``"result"`` beside the request, never restored."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    info = PngImagePlugin.PngInfo()
-    info.add_text(PARAMETERS_KEY, parameters_text(request, image.width, image.height))
-    info.add_text(RECIPE_KEY, json.dumps({"version": RECIPE_VERSION, "request": request.to_dict()}))
+    chunks = PngImagePlugin.PngInfo()
+    chunks.add_text(PARAMETERS_KEY, parameters_text(request, image.width, image.height, info))
+    recipe = {"version": RECIPE_VERSION, "request": request.to_dict()}
+    if info:
+        recipe["result"] = info
+    chunks.add_text(RECIPE_KEY, json.dumps(recipe))
     fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".png", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format="PNG", pnginfo=info)
+            image.save(handle, format="PNG", pnginfo=chunks)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -29,6 +29,8 @@ MAX_INSTRUCTION_TOKENS = 1024
 MAX_TEXT_CHARS = 32_768  # the engine's 1,024-token instruction cap is about 4,000 characters of English
 MAX_REFERENCES = 100
 MAX_PATH_CHARS = 4096
+# Step caching (``pipeline.step_cache``): reuse transformer work between steps of a stage, at some quality cost.
+CACHE_MODES = ("none", "first-block", "taylorseer")
 
 
 @dataclass
@@ -54,6 +56,8 @@ class GenerationRequest:
     batch_count: int = 1
     model: str = ""  # "" = the built-in demo; a folder or a repo id from the Hugging Face cache
     addon: str = ""  # an add-on folder for that model, or ""
+    cache: str = "none"  # a step cache mode of CACHE_MODES
+    compile: bool = False  # torch.compile the transformer's repeated blocks (CUDA only; the first image compiles)
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a one-line message for settings no backbone can run."""
@@ -77,6 +81,8 @@ class GenerationRequest:
                 raise ValueError(f"{name} must be at most {MAX_SIDE} (got {value})")
         if self.seed < 0:
             raise ValueError(f"seed must not be negative (got {self.seed})")
+        if self.cache not in CACHE_MODES:
+            raise ValueError(f"unknown cache mode {self.cache!r}; choose one of {', '.join(CACHE_MODES)}")
         if self.seed + self.batch_count - 1 > MAX_SEED:
             raise ValueError(f"seed must be at most {MAX_SEED - self.batch_count + 1} (got {self.seed})")
 
@@ -146,6 +152,14 @@ def _checked(name: str, value: Any) -> Any:
         bound = {"num_inference_steps": MAX_STEPS, "seed": MAX_SEED, "batch_count": MAX_BATCH}.get(name, MAX_SIDE)
         if not 0 <= value <= bound:
             fail(f"is out of range (got {value}; 0 to {bound})")
+        return value
+    if name == "cache":
+        if not isinstance(value, str) or value not in CACHE_MODES:
+            fail(f"is not a cache mode (got {value!r:.40}; one of {', '.join(CACHE_MODES)})")
+        return value
+    if name == "compile":
+        if not isinstance(value, bool):
+            fail(f"is not true or false (got {value!r:.40})")
         return value
     return value  # a field added later without a check here: the dataclass takes it as it is
 

@@ -33,3 +33,14 @@ def test_foreign_files_have_no_recipe(tmp_path):
 def test_recipes_from_newer_versions_keep_what_this_one_knows():
     request = GenerationRequest.from_dict({"instruction": "x", "seed": 3, "a_future_field": 1})
     assert request.seed == 3
+
+
+def test_the_recipe_records_the_speed_settings_and_the_forward_passes_but_restores_only_the_settings(tmp_path):
+    request = GenerationRequest(instruction="the toy", cache="taylorseer", compile=True)
+    path = save_png(Image.new("RGB", (8, 8)), tmp_path / "r.png", request, {"forward_passes": 24, "full_passes": 15})
+    with Image.open(path) as image:
+        parameters = image.info[PARAMETERS_KEY]
+        stored = json.loads(image.info[RECIPE_KEY])
+    assert "Step cache: taylorseer, Compiled: yes, Forward passes: 24" in parameters
+    assert stored["result"] == {"forward_passes": 24, "full_passes": 15}
+    assert read_recipe(path) == request

@@ -300,7 +300,7 @@ class EngineWorker(QObject):
         image = pil_to_qimage(event.image)
         label = job.labels[event.batch_index] if 0 <= event.batch_index < len(job.labels) else ""
         try:
-            path = save_png(event.image, folder / day / name, event.request)
+            path = save_png(event.image, folder / day / name, event.request, event.info)
         except OSError as error:
             log.warning("could not save a result in %s: %s", folder, error)
             return UnsavedResult(event.request, event.seconds, event.batch_index, image, event.image, str(folder),

@@ -26,7 +26,8 @@ from contextlib import contextmanager
 
 import torch
 
-CACHE_MODES = ("none", "first-block", "taylorseer")
+from ..request import CACHE_MODES
+
 FIRST_BLOCK_THRESHOLD = 0.05  # diffusers' default; docs/models.md has what it skips on the demo model
 TAYLORSEER_WARMUP = 2  # full passes at the start of every stage (the Taylor factors need two)
 TAYLORSEER_INTERVAL = 3  # then one full pass in three

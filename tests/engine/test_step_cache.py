@@ -99,3 +99,13 @@ def test_forward_passes_are_counted_and_the_staged_schedule_runs_fewer_than_cfg(
 def test_an_unknown_cache_mode_is_one_line(tiny_pipeline, references):
     with pytest.raises(ValueError, match="unknown cache mode 'teacache'; choose one of none, first-block"):
         tiny_pipeline(image=references, cache="teacache", **SETTINGS)
+
+
+def test_the_command_line_takes_a_cache_mode_and_compile():
+    from squeeze_studio.cli import UsageError, build_parser
+
+    base = ["generate", "--ref", "a.png", "--prompt", "x", "--out", "o.png"]
+    args = build_parser().parse_args([*base, "--cache", "first-block", "--compile"])
+    assert (args.cache, args.compile) == ("first-block", True)
+    with pytest.raises(UsageError, match="argument --cache: invalid choice: 'teacache'"):
+        build_parser().parse_args([*base, "--cache", "teacache"])
