@@ -202,7 +202,7 @@ class Studio(QObject):
         job.device, job.memory = self.controls.engine_settings()
         self._plan_timer.stop()  # the run sends the plan for its own request
         self._job = job
-        self.generation.start(job.images, job.request.num_inference_steps)
+        self.generation.start(job.images, job.request.num_inference_steps, job.request)
         self.client.submit(job)
 
     # --- worker signals ------------------------------------------------------------------------
@@ -304,8 +304,10 @@ class Studio(QObject):
             log.warning("could not add %s to the history index: %s", result.path, error)
             self.problem.emit(HISTORY, f"Saved {Path(result.path).name}, but the history list could not be updated: "
                               f"{first_line(error)}")
-        caption = result_caption(result.request, result.seconds)  # one format, a sweep's cells too
+        caption = result_caption(result.request, result.seconds, result.info)  # one format, a sweep's cells too
         self.canvas_image.emit(result.image, caption)
+        if result.info.get("compile"):
+            self.message.emit(result.info["compile"])
         if self._job is not None and self._job.variations:
             self.comparison.fill_cell(result.batch_index, result.path, result.image)
 
