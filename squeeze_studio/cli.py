@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .memory.modes import DESCRIPTIONS, MEMORY_MODES
-from .request import GenerationRequest
+from .request import CACHE_MODES, GenerationRequest
 
 USAGE_ERROR = 2
 DEFAULT_STEPS = 20
@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--weights", default=None, metavar="FORMAT",
                      help="store the transformer as fp8 (bf16 compute), int8 or nf4 (bitsandbytes/torchao), or load "
                           "it from a .gguf / .safetensors file (default: the model's own, bf16 on a GPU)")
+    gen.add_argument("--cache", default="none", choices=CACHE_MODES, metavar="MODE",
+                     help="step cache: reuse transformer work between steps of a stage, faster at some quality cost "
+                          "(docs/models.md has the measured cost): " + ", ".join(CACHE_MODES) + " (default: none)")
+    gen.add_argument("--compile", action="store_true",
+                     help="torch.compile the transformer's repeated blocks (CUDA only; the first image compiles)")
     gen.set_defaults(func=run_generate)
 
     from .ablations.cli import add_ablate_parser
@@ -157,7 +162,7 @@ def request_from_args(args, source) -> GenerationRequest:
         guidance_scale=pick(args.cfg, lora.guidance_scale, defaults.guidance_scale),
         num_inference_steps=pick(args.steps, lora.steps, DEFAULT_STEPS), seed=args.seed, width=args.width,
         height=args.height, loras=[{"path": path, "weight": weight} for path, weight in args.lora],
-        subjects=subjects_of(getattr(args, "subjects", None)),
+        subjects=subjects_of(getattr(args, "subjects", None)), cache=args.cache, compile=args.compile,
     )
 
 
@@ -209,6 +214,12 @@ def run_generate(args) -> int:
     peak = engine.measured_peak()
     if peak is not None:
         used += f"; peak VRAM {peak / 2**30:.1f} GiB measured, {plan.vram_bytes / 2**30:.1f} GiB planned"
+    passes = event.info.get("forward_passes")
+    if passes is not None:
+        full = event.info.get("full_passes", passes)
+        used += f"; {passes} forward passes" + (f", {full} in full" if full != passes else "")
+    if event.info.get("compile"):
+        used += f"; {event.info['compile']}"
     print(f"wrote {path} ({event.seconds:.1f} s{used})", file=sys.stderr)
     return 0
 
@@ -313,7 +324,7 @@ def save_or_keep(event, out: Path, save_png) -> Path:
     """Save the result to ``out``; if that fails (disk full, permission, the folder gone), keep it in the temp
     folder and raise ``UsageError`` naming both. Nothing made is lost."""
     try:
-        return save_png(event.image, out, event.request)
+        return save_png(event.image, out, event.request, event.info)
     except OSError as error:
         reason = error.strerror or str(error).splitlines()[0] or type(error).__name__
         import tempfile
@@ -322,7 +333,7 @@ def save_or_keep(event, out: Path, save_png) -> Path:
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-seed{event.request.seed}"
         kept = Path(tempfile.gettempdir()) / f"squeeze-{stamp}.png"
         try:
-            save_png(event.image, kept, event.request)
+            save_png(event.image, kept, event.request, event.info)
         except OSError as second:
             raise UsageError(f"cannot save {out} ({reason}), nor a copy in {kept.parent} "
                              f"({second.strerror or second}): the result is lost") from None

@@ -37,7 +37,7 @@ def _printable(text: str) -> str:
     return "".join("\ufffd" if c not in "\t\n" and unicodedata.category(c) == "Cc" else c for c in text)
 
 
-def parameters_text(request: GenerationRequest, width: int, height: int) -> str:
+def parameters_text(request: GenerationRequest, width: int, height: int, info: dict | None = None) -> str:
     """A1111-style summary: instruction, negative prompt, then one line of ``Key: value`` pairs."""
     fields = [
         ("Steps", request.num_inference_steps),
@@ -58,6 +58,12 @@ def parameters_text(request: GenerationRequest, width: int, height: int) -> str:
         fields.append(("LoRAs", " ".join(f"{_lora_label(lora)}:{lora.get('weight', 1.0):g}" for lora in request.loras)))
         fields.append(("Lora hashes", '"' + ", ".join(f"{_lora_label(lora)}: {lora.get('sha256', '')[:12]}"
                                                       for lora in request.loras) + '"'))
+    if request.cache != "none":
+        fields.append(("Step cache", request.cache))
+    if request.compile:
+        fields.append(("Compiled", "yes"))
+    if info and "forward_passes" in info:
+        fields.append(("Forward passes", info["forward_passes"]))
     settings = ", ".join(f"{key}: {value}" for key, value in fields)
     return _printable(f"{request.instruction}\nNegative prompt: {request.negative_prompt}\n{settings}")
 
@@ -66,18 +72,23 @@ def _lora_label(lora: dict) -> str:
     return (lora.get("name") or Path(str(lora.get("path", ""))).stem).replace(",", " ").replace(":", " ")
 
 
-def save_png(image: Image.Image, path: str | os.PathLike, request: GenerationRequest) -> Path:
+def save_png(image: Image.Image, path: str | os.PathLike, request: GenerationRequest,
+             info: dict | None = None) -> Path:
     """Write ``image`` with its recipe to ``path`` atomically: a temp file in the same folder, flushed to disk,
-    renamed over ``path``. On any failure the temp file is removed and ``path`` is untouched."""
+    renamed over ``path``. On any failure the temp file is removed and ``path`` is untouched. ``info``: what the
+    run took (``ImageResult.info``: forward passes, ...), stored as ``"result"`` beside the request, never restored."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    info = PngImagePlugin.PngInfo()
-    info.add_text(PARAMETERS_KEY, parameters_text(request, image.width, image.height))
-    info.add_text(RECIPE_KEY, json.dumps({"version": RECIPE_VERSION, "request": request.to_dict()}))
+    chunks = PngImagePlugin.PngInfo()
+    chunks.add_text(PARAMETERS_KEY, parameters_text(request, image.width, image.height, info))
+    recipe = {"version": RECIPE_VERSION, "request": request.to_dict()}
+    if info:
+        recipe["result"] = info
+    chunks.add_text(RECIPE_KEY, json.dumps(recipe))
     fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".png", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format="PNG", pnginfo=info)
+            image.save(handle, format="PNG", pnginfo=chunks)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -32,6 +32,8 @@ MAX_PATH_CHARS = 4096
 MAX_SUBJECT_NAME_CHARS = 200
 MAX_LORAS = 16
 MAX_LORA_WEIGHT = 10.0  # |weight|; community LoRAs are used between about -2 and 2
+# Step caching (``pipeline.step_cache``): reuse transformer work between steps of a stage, at some quality cost.
+CACHE_MODES = ("none", "first-block", "taylorseer")
 
 
 @dataclass
@@ -63,6 +65,8 @@ class GenerationRequest:
     # Community LoRAs, in order: {"path": a .safetensors file, "weight": float, "name": str, "sha256": str}. The
     # engine fills name (the file's stem when empty) and sha256 (the file's content) for the recipe.
     loras: list[dict] = field(default_factory=list)
+    cache: str = "none"  # a step cache mode of CACHE_MODES
+    compile: bool = False  # torch.compile the transformer's repeated blocks (CUDA only; the first image compiles)
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a one-line message for settings no backbone can run."""
@@ -96,6 +100,8 @@ class GenerationRequest:
             if not (isinstance(weight, (int, float)) and math.isfinite(weight) and abs(weight) <= MAX_LORA_WEIGHT):
                 raise ValueError(f"LoRA weight must be between -{MAX_LORA_WEIGHT:g} and {MAX_LORA_WEIGHT:g} "
                                  f"(got {weight!r:.40} for {lora.get('name') or lora.get('path')})")
+        if self.cache not in CACHE_MODES:
+            raise ValueError(f"unknown cache mode {self.cache!r}; choose one of {', '.join(CACHE_MODES)}")
         if self.seed + self.batch_count - 1 > MAX_SEED:
             raise ValueError(f"seed must be at most {MAX_SEED - self.batch_count + 1} (got {self.seed})")
 
@@ -184,6 +190,14 @@ def _checked(name: str, value: Any) -> Any:
         if len(value) > MAX_LORAS:
             fail(f"lists too many LoRAs ({len(value):,}; at most {MAX_LORAS})")
         return [_checked_lora(item, fail) for item in value]
+    if name == "cache":
+        if not isinstance(value, str) or value not in CACHE_MODES:
+            fail(f"is not a cache mode (got {value!r:.40}; one of {', '.join(CACHE_MODES)})")
+        return value
+    if name == "compile":
+        if not isinstance(value, bool):
+            fail(f"is not true or false (got {value!r:.40})")
+        return value
     return value  # a field added later without a check here: the dataclass takes it as it is
 
 

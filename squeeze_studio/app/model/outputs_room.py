@@ -54,8 +54,10 @@ class OutputsRoom(QObject):
             log.warning("could not add %s to the history index: %s", result.path, error)
             self._studio.problem.emit(HISTORY, f"Saved {Path(result.path).name}, but the history list could not "
                                       f"be updated: {first_line(error)}")
-        caption = result_caption(result.request, result.seconds)  # one format, a sweep's cells too
+        caption = result_caption(result.request, result.seconds, result.info)  # one format, a sweep's cells too
         self._studio.canvas_image.emit(result.image, caption)
+        if result.info.get("compile"):
+            self._studio.message.emit(result.info["compile"])
         if self._in_sweep():
             self.comparison.fill_cell(result.batch_index, result.path, result.image)
 

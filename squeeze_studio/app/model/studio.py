@@ -189,7 +189,7 @@ class Studio(QObject):
     def _submit(self, job: Job) -> None:
         self.models.job_started()
         self._job = job
-        self.generation.start(job.images, job.request.num_inference_steps)
+        self.generation.start(job.images, job.request.num_inference_steps, job.request)
         self.client.submit(job)
 
     def _on_progress(self, step: int, total: int, batch_index: int, preview) -> None:

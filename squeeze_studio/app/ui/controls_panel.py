@@ -6,6 +6,7 @@ import random
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...request import CACHE_MODES
 from ..model.controls import MAX_SEED
 from ..model.model_names import DEMO_LABEL, NO_ADDON_LABEL, addon_label, model_label
 from ..model.studio import Studio
@@ -79,7 +81,8 @@ class ControlsPanel(QWidget):
         self.width_box = self._size_box("width")
         self.height_box = self._size_box("height")
         # The rows most runs leave alone fold away; on a short screen they start folded (screen_fit).
-        self.advanced = Section("Size, batch, avoid, add-on, LoRAs, memory", expanded=not is_short(available_area()))
+        self.advanced = Section("Size, batch, avoid, add-on, LoRAs, speed, memory",
+                                expanded=not is_short(available_area()))
         advanced = self.advanced.form
         advanced.addRow("Size", self._row(self.width_box, QLabel("×"), self.height_box))
 
@@ -110,6 +113,17 @@ class ControlsPanel(QWidget):
 
         self.loras = LoraPanel(self._controls.loras)
         advanced.addRow("LoRAs", self.loras)
+        self.cache = QComboBox()
+        for mode in CACHE_MODES:
+            self.cache.addItem("No step cache" if mode == "none" else f"Cache: {mode}", mode)
+        self.cache.setToolTip("Step cache: reuse transformer work between steps of a stage (reset at every stage "
+                              "boundary). Faster, at some cost in quality; docs/models.md has both, measured.")
+        self.cache.activated.connect(lambda i: self._controls.set("cache", self.cache.itemData(i)))
+        self.compile = QCheckBox("Compile")
+        self.compile.setToolTip("Compile the transformer's blocks (CUDA only): the first image takes longer while "
+                                "it compiles, the next ones run faster. The result's line says both times.")
+        self.compile.toggled.connect(lambda on: self._controls.set("compile", on))
+        advanced.addRow("Speed", self._row(self.cache, self.compile))
 
         self.memory = MemoryPanel(studio)
         advanced.addRow("Memory", self.memory.choices)
@@ -118,12 +132,21 @@ class ControlsPanel(QWidget):
         studio.models.memory_changed.connect(self._unfold_for_memory)  # a memory problem is never folded away
 
         self._controls.changed.connect(self._refresh)
+        self._controls.changed.connect(self._show_cost)
+        studio.subjects.changed.connect(self._show_cost)
+        studio.subjects.current_changed.connect(self._show_cost)
         studio.models.recent_models_changed.connect(self._fill_models)
         studio.models.recent_addons_changed.connect(self._fill_addons)
         studio.models.stage_defaults_changed.connect(self._show_model_defaults)
         self._show_model_defaults()
         self._show_user_default()
         self._refresh("")
+        self._show_cost()
+
+    def _show_cost(self, *_args) -> None:
+        """The stage bar's cost figures follow the steps, the guidance and the current subject's references."""
+        self.stage_bar.set_run(self._controls.get("num_inference_steps"), self._controls.get("guidance_scale"),
+                               len(self._studio.subjects.references()))
 
     def _unfold_for_memory(self) -> None:
         if self._studio.models.memory_problem or self._studio.models.suggested_mode():
@@ -241,11 +264,14 @@ class ControlsPanel(QWidget):
             "negative_prompt": lambda: self.negative.setText(c.get("negative_prompt").strip()),
             "model": self._show_model,
             "addon": self._show_addon,
+            "cache": lambda: self.cache.setCurrentIndex(max(self.cache.findData(c.get("cache")), 0)),
+            "compile": lambda: self.compile.setChecked(c.get("compile")),
         }
         # Showing a value must not write it back (and must not re-trigger autosave or a model load).
         blockers = [QSignalBlocker(w) for w in (self.stage_bar, self.guidance, self.steps, self.seed,
                                                  self.seed_lock, self.width_box, self.height_box,
-                                                 self.batch, self.negative, self.model, self.addon)]
+                                                 self.batch, self.negative, self.model, self.addon, self.cache,
+                                                 self.compile)]
         for key, update in updates.items():
             if name in ("", key):
                 update()
