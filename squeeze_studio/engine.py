@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from .copy_paste import copy_paste
 from .errors import first_line
 from .events import GenerationCancelled, ImageResult, StepEvent
 from .memory.plan import vae_tiling
@@ -256,7 +257,8 @@ class Engine:
                 else:
                     image = self.pipe.backbone.image_processor.pt_to_numpy(item.images[:1])
                     image = self.pipe.backbone.image_processor.numpy_to_pil(image)[0]
-                    yield ImageResult(image, request, time.perf_counter() - start, index)
+                    seconds = time.perf_counter() - start
+                    yield ImageResult(image, request, seconds, index, copy_paste(image, images) if images else None)
         except NonFiniteError as error:
             raise EngineError(
                 f"{error} from {self.model_name} ({str(self.pipe.transformer.dtype).removeprefix('torch.')} on "

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from .copy_paste import CopyPaste
 from .request import GenerationRequest
 
 
@@ -25,12 +26,15 @@ class StepEvent:
 
 @dataclass
 class ImageResult:
-    """One finished image and the exact request (seed included) that made it."""
+    """One finished image and the exact request (seed included) that made it. ``copy_paste``: how much the image
+    is one of the request's references pasted back (``copy_paste.CopyPaste``: ``score``, ``reference`` counted
+    from 0, ``over`` the threshold); ``None`` without references."""
 
     image: Image.Image
     request: GenerationRequest
     seconds: float
     batch_index: int = 0
+    copy_paste: CopyPaste | None = None
 
 
 class GenerationCancelled(Exception):

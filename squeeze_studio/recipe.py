@@ -21,6 +21,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from .copy_paste import CopyPaste
 from .pictures import subject_legend
 from .request import GenerationRequest
 
@@ -37,7 +38,7 @@ def _printable(text: str) -> str:
     return "".join("\ufffd" if c not in "\t\n" and unicodedata.category(c) == "Cc" else c for c in text)
 
 
-def parameters_text(request: GenerationRequest, width: int, height: int) -> str:
+def parameters_text(request: GenerationRequest, width: int, height: int, copy_paste: CopyPaste | None = None) -> str:
     """A1111-style summary: instruction, negative prompt, then one line of ``Key: value`` pairs."""
     fields = [
         ("Steps", request.num_inference_steps),
@@ -58,6 +59,8 @@ def parameters_text(request: GenerationRequest, width: int, height: int) -> str:
         fields.append(("LoRAs", " ".join(f"{_lora_label(lora)}:{lora.get('weight', 1.0):g}" for lora in request.loras)))
         fields.append(("Lora hashes", '"' + ", ".join(f"{_lora_label(lora)}: {lora.get('sha256', '')[:12]}"
                                                       for lora in request.loras) + '"'))
+    if copy_paste is not None:  # references counted from 1, as the window names them
+        fields.append(("Copy-paste", f"{copy_paste.score:.2f} from reference {copy_paste.reference + 1}"))
     settings = ", ".join(f"{key}: {value}" for key, value in fields)
     return _printable(f"{request.instruction}\nNegative prompt: {request.negative_prompt}\n{settings}")
 
@@ -66,14 +69,19 @@ def _lora_label(lora: dict) -> str:
     return (lora.get("name") or Path(str(lora.get("path", ""))).stem).replace(",", " ").replace(":", " ")
 
 
-def save_png(image: Image.Image, path: str | os.PathLike, request: GenerationRequest) -> Path:
-    """Write ``image`` with its recipe to ``path`` atomically: a temp file in the same folder, flushed to disk,
-    renamed over ``path``. On any failure the temp file is removed and ``path`` is untouched."""
+def save_png(image: Image.Image, path: str | os.PathLike, request: GenerationRequest,
+             copy_paste: CopyPaste | None = None) -> Path:
+    """Write ``image`` with its recipe (and its copy-paste score, when given) to ``path`` atomically: a temp file
+    in the same folder, flushed to disk, renamed over ``path``. On any failure the temp file is removed and
+    ``path`` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     info = PngImagePlugin.PngInfo()
-    info.add_text(PARAMETERS_KEY, parameters_text(request, image.width, image.height))
-    info.add_text(RECIPE_KEY, json.dumps({"version": RECIPE_VERSION, "request": request.to_dict()}))
+    info.add_text(PARAMETERS_KEY, parameters_text(request, image.width, image.height, copy_paste))
+    recipe = {"version": RECIPE_VERSION, "request": request.to_dict()}
+    if copy_paste is not None:
+        recipe["copy_paste"] = copy_paste.to_dict()
+    info.add_text(RECIPE_KEY, json.dumps(recipe))
     fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".png", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -108,11 +116,13 @@ class RecipeCheck:
 
     ``request``: the restored request, or ``None``. ``problem``: one line saying why a recipe that is there
     could not be restored ("" when the file simply has none, or it was fine). ``outside``: the paths in the
-    request (references, model folder, add-on) outside the user's folders: ask before following them."""
+    request (references, model folder, add-on) outside the user's folders: ask before following them.
+    ``copy_paste``: the result's copy-paste score as saved, or ``None`` (none saved, or not well-formed)."""
 
     request: GenerationRequest | None = None
     problem: str = ""
     outside: list[str] = field(default_factory=list)
+    copy_paste: CopyPaste | None = None
 
 
 def inspect_recipe(path: str | os.PathLike, user_folders: list[str | os.PathLike] | None = None) -> RecipeCheck:
@@ -156,7 +166,15 @@ def inspect_recipe(path: str | os.PathLike, user_folders: list[str | os.PathLike
     except ValueError as error:
         return RecipeCheck(problem=f"{name}: {error}")
     folders = [*default_user_folders(), path.parent, *(user_folders or [])]
-    return RecipeCheck(request, outside=outside_paths(request, folders))
+    return RecipeCheck(request, outside=outside_paths(request, folders), copy_paste=_saved_score(data))
+
+
+def _saved_score(data: dict) -> CopyPaste | None:
+    """The copy-paste score in a recipe, when there is a well-formed one (a bad one never blocks the restore)."""
+    try:
+        return CopyPaste.from_untrusted(data["copy_paste"]) if "copy_paste" in data else None
+    except ValueError:
+        return None
 
 
 def read_recipe(path: str | os.PathLike) -> GenerationRequest | None:
