@@ -2,12 +2,13 @@
 
 For each reference: both images in grey at a fixed working size (the result's longest side ``WORK_SIDE`` px,
 the reference at the same area, keeping its aspect ratio), the reference tried at each of ``SCALES``; at each
-scale the translation with the best normalised cross-correlation (FFT, over every placement whose overlap
-covers at least ``MIN_OVERLAP`` of the result) is kept, and the score is the SSIM of the two over that
-overlap. The best scale's SSIM is the reference's score; the best reference's is the result's. A result
-that is a reference moved a few pixels, resized a little, noised or re-lit scores near 1; one where the
-subject took another pose or place scores lower. ``THRESHOLD`` was chosen on SynthSubjects and validated
-on another split against the eval's copy-paste label (docs/copy-paste.md, ``squeeze eval copy-paste``).
+scale the shift with the best normalised cross-correlation (FFT, over every placement whose overlap covers at
+least ``MIN_OVERLAP`` of the smaller image) is kept and scored: the SSIM of the two over that overlap (windows
+weighted by their information, ``WEIGHTED``) times the overlap's share. The best scale gives the reference's
+score, the best reference the result's. A reference moved a few pixels, resized a little, noised or re-lit
+scores near 1; the same subject in another pose or place scores lower. ``THRESHOLD`` and the design were
+chosen on one SynthSubjects split and checked on another against the eval's copy-paste label
+(docs/copy-paste.md; ``python -m squeeze_studio.eval.copy_paste_check``).
 
 Plain numpy and PIL: the engine calls it after every image, the window may call it too.
 """
