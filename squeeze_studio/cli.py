@@ -324,7 +324,7 @@ def save_or_keep(event, out: Path, save_png) -> Path:
     """Save the result to ``out``; if that fails (disk full, permission, the folder gone), keep it in the temp
     folder and raise ``UsageError`` naming both. Nothing made is lost."""
     try:
-        return save_png(event.image, out, event.request, event.info)
+        return save_png(event.image, out, event.request, event.info, event.copy_paste)
     except OSError as error:
         reason = error.strerror or str(error).splitlines()[0] or type(error).__name__
         import tempfile
@@ -333,7 +333,7 @@ def save_or_keep(event, out: Path, save_png) -> Path:
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-seed{event.request.seed}"
         kept = Path(tempfile.gettempdir()) / f"squeeze-{stamp}.png"
         try:
-            save_png(event.image, kept, event.request, event.info)
+            save_png(event.image, kept, event.request, event.info, event.copy_paste)
         except OSError as second:
             raise UsageError(f"cannot save {out} ({reason}), nor a copy in {kept.parent} "
                              f"({second.strerror or second}): the result is lost") from None

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from .copy_paste import copy_paste
 from .errors import first_line
 from .events import GenerationCancelled, ImageResult, StepEvent
 from .memory.plan import vae_tiling
@@ -283,7 +284,8 @@ class Engine:
                     note = self._compile_timing(seconds) if self.compiled else note
                     if note:
                         info["compile"] = note
-                    yield ImageResult(image, request, seconds, index, info)
+                    yield ImageResult(image, request, seconds, index, info,
+                                      copy_paste(image, images) if images else None)
         except NonFiniteError as error:
             raise EngineError(
                 f"{error} from {self.model_name} ({str(self.pipe.transformer.dtype).removeprefix('torch.')} on "
