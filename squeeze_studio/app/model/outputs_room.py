@@ -86,7 +86,7 @@ class OutputsRoom(QObject):
         def write() -> str:
             from ...recipe import save_png
 
-            return str(save_png(result.pil, target, result.request, result.copy_paste))
+            return str(save_png(result.pil, target, result.request, copy_paste=result.copy_paste))
 
         def done(saved: str) -> None:
             if result in self.unsaved:
@@ -118,7 +118,7 @@ class OutputsRoom(QObject):
         for result in list(self.unsaved):
             name = f"{time.strftime('%Y%m%d-%H%M%S')}-seed{result.request.seed}-{uuid.uuid4().hex[:6]}.png"
             try:
-                save_png(result.pil, folder / name, result.request, result.copy_paste)
+                save_png(result.pil, folder / name, result.request, copy_paste=result.copy_paste)
                 self.unsaved.remove(result)
             except OSError as error:
                 log.error("could not keep an unsaved result in %s: %s", folder, error)
