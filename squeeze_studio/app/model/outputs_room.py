@@ -56,6 +56,7 @@ class OutputsRoom(QObject):
                                       f"be updated: {first_line(error)}")
         caption = result_caption(result.request, result.seconds, result.info)  # one format, a sweep's cells too
         self._studio.canvas_image.emit(result.image, caption)
+        self._studio.canvas_copy_paste.emit(result.copy_paste)
         if result.info.get("compile"):
             self._studio.message.emit(result.info["compile"])
         if self._in_sweep():
@@ -68,6 +69,7 @@ class OutputsRoom(QObject):
         self.unsaved_changed.emit()
         caption = f"{result_caption(result.request)} · not saved"
         self._studio.canvas_image.emit(result.image, caption)
+        self._studio.canvas_copy_paste.emit(result.copy_paste)
         if self._in_sweep():
             self.comparison.fill_cell(result.batch_index, "", result.image)
         count = len(self.unsaved)
@@ -127,9 +129,17 @@ class OutputsRoom(QObject):
     def show_record(self, record: HistoryRecord) -> None:
         caption = result_caption(record.request, record.seconds)
         self._studio.show_canvas.emit()
-        run_io(QImage, record.path,
-               on_done=lambda image: self._studio.canvas_image.emit(image, caption) if not self._studio.closed
-               else None)
+        def read(path: str):
+            from ...recipe import inspect_recipe
+
+            return QImage(path), inspect_recipe(path).copy_paste
+
+        def shown(image_and_score) -> None:
+            if not self._studio.closed:
+                self._studio.canvas_image.emit(image_and_score[0], caption)
+                self._studio.canvas_copy_paste.emit(image_and_score[1])
+
+        run_io(read, record.path, on_done=shown)
 
     def compare_records(self, records: list[HistoryRecord], mode: str | None = None) -> None:
         if len(records) < 2:

@@ -38,6 +38,7 @@ class Studio(QObject):
     message = Signal(str)                    # one line for the status bar: what happened, progress
     problem = Signal(str, str)               # (area of ``problems.AREAS``, one line): a banner in that panel
     canvas_image = Signal(object, str)       # QImage, caption: what the canvas shows when idle
+    canvas_copy_paste = Signal(object)       # the shown result's copy_paste.CopyPaste, or None: the badge
     canvas_caption = Signal(str)             # a new caption for what the canvas shows (e.g. where a cancel stopped)
     show_comparison = Signal()               # switch the window to the comparison view
     show_canvas = Signal()                   # switch the window to the canvas
