@@ -55,7 +55,7 @@ def test_the_alignment_finds_a_known_shift_either_way():
 def test_the_score_is_written_into_the_recipe_and_read_back(tmp_path):
     request = GenerationRequest(instruction="the toy on the right", references=["/a.png", "/b.png"])
     found = CopyPaste((0.2, 0.93), 1, 0.93, THRESHOLD)
-    path = save_png(scene(), tmp_path / "r.png", request, found)
+    path = save_png(scene(), tmp_path / "r.png", request, copy_paste=found)
     with Image.open(path) as image:
         assert "Copy-paste: 0.93 from reference 2" in image.info[PARAMETERS_KEY]
         stored = json.loads(image.info[RECIPE_KEY])
