@@ -106,11 +106,14 @@ def main() -> int:
 def drive_queue(window) -> None:
     from PySide6.QtCore import QTimer
 
+    from squeeze_studio.app.persistence.queue_file import flush
+
     studio = window.studio
     if window.fresh_start:
         studio.controls.set("num_inference_steps", 2)
         for _ in range(QUEUED_JOBS):
             studio.generate()  # the first runs, the others queue
+        flush()  # on disk: from here on a kill -9 must lose none of them
         say(event="queued", seeds=[job.request.seed for job in studio.queue.jobs])
         return
     say(event="queue", seeds=[job.request.seed for job in studio.queue.jobs], paused=studio.queue.paused)

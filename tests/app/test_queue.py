@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from squeeze_studio.app.model.problems import SUBJECTS
+from squeeze_studio.app.persistence.queue_file import flush as flush_queue
 
 from .fake_engine import FakeEngineFactory
 from .helpers import LONG, prepare, wait_until_paused
@@ -51,6 +52,7 @@ def test_ctrl_enter_while_running_queues_the_settings_as_they_were(make_window, 
     assert (queued.request.instruction, queued.request.references, queued.request.tau1) == ("second", images[:2], 0.9)
     assert workspace.queue_panel.isVisible() and workspace.queue_panel.list.count() == 2
     qtbot.waitUntil(lambda: window.windowTitle() == "50 % · 1 queued — Squeeze Studio", timeout=LONG)  # step 1 of 2
+    flush_queue()  # the writer thread has it on disk a moment later
     saved = json.loads((studio_home / "queue.json").read_text())
     assert [job["request"]["instruction"] for job in saved["jobs"]] == ["first", "second"]
 
@@ -60,6 +62,7 @@ def test_ctrl_enter_while_running_queues_the_settings_as_they_were(make_window, 
     assert studio.history.records[0].request.references == images[:2]
     assert studio.queue.jobs == [] and not workspace.queue_panel.isVisible()
     assert window.windowTitle() == "Squeeze Studio"
+    flush_queue()
     assert json.loads((studio_home / "queue.json").read_text())["jobs"] == []
 
 

@@ -1,12 +1,13 @@
 """The job queue: generations waiting their turn, each a frozen ``GenerationRequest`` (references and settings as
 they were when queued) with the device and memory mode chosen then.
 
-Every change is written to ``queue.json`` at once (``persistence/queue_file.py``), the running job too: after a
+Every change is written to ``queue.json`` (``persistence/queue_file.py``), the running job too: after a
 crash or a restart the queue comes back with the job that was running first again, paused until the user resumes
 it (a job that crashed the app should not start unasked). ``Studio`` runs the jobs; this is the list.
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -31,10 +32,14 @@ class QueuedJob:
     memory: str = "auto"
     id: str = field(default_factory=_new_id)
     running: bool = False
+    _text: str = field(default="", repr=False, compare=False)  # the frozen part as JSON, made once
 
-    def to_dict(self) -> dict:
-        return {"id": self.id, "request": self.request.to_dict(), "device": self.device, "memory": self.memory,
-                "running": self.running}
+    def to_json(self) -> str:
+        """The job as a JSON object's text; the request is serialised once (it never changes)."""
+        if not self._text:
+            self._text = json.dumps({"id": self.id, "request": self.request.to_dict(), "device": self.device,
+                                     "memory": self.memory})[:-1]
+        return f'{self._text}, "running": {json.dumps(self.running)}}}'
 
     @classmethod
     def from_dict(cls, data: dict) -> QueuedJob:
@@ -57,7 +62,6 @@ class JobQueue(QObject):
         self.jobs: list[QueuedJob] = []   # the running one (if it came from the queue) first, then in order
         self.paused = False
         self._path = path
-        self.save_problem = ""            # the last write that failed, until one succeeds
 
     # --- what the panel shows -------------------------------------------------------------------
     @property
@@ -156,10 +160,5 @@ class JobQueue(QObject):
         return "; ".join(n for n in (line, f"{skipped} unreadable left out" if skipped else "", problem) if n)
 
     def _changed(self) -> None:
-        try:
-            save_queue({"paused": self.paused, "jobs": [job.to_dict() for job in self.jobs]}, self._path)
-            self.save_problem = ""
-        except OSError as error:  # a full disk must not take the window down; the queue still runs
-            self.save_problem = f"The job queue could not be saved: {first_line(error)}"
-            log.warning("%s", self.save_problem)
+        save_queue(self.paused, [job.to_json() for job in self.jobs], self._path)
         self.changed.emit()

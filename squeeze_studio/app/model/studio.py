@@ -17,6 +17,7 @@ from ...request import GenerationRequest
 from ..background_io import run_io
 from ..persistence.history_repair import open_history
 from ..persistence.paths import remove_partial_files, results_dir
+from ..persistence.queue_file import flush as flush_queue
 from ..persistence.session import SessionAutosaver, load_session
 from ..worker import EngineClient, EngineFactory, Job
 from .comparison import Comparison
@@ -248,6 +249,7 @@ class Studio(QObject):
         self.autosaver.save_now()
         self._closed = True
         joined = self.client.shutdown(wait_for_load)
+        flush_queue()  # the queue's last change is on disk before the process ends
         self.outputs.keep_unsaved()
         self.history.close()
         self.picks.close()

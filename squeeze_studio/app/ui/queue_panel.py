@@ -26,6 +26,7 @@ class QueuePanel(QWidget):
         self.title = QLabel()
         self.list = QListWidget()
         self.list.setMaximumHeight(96)
+        self.list.setUniformItemSizes(True)  # lays out only the rows in view, however long the queue
         self.list.setToolTip("Jobs run top to bottom, each with the references and settings it was queued with.")
         self.list.currentRowChanged.connect(self._update_buttons)
         self.up = self._button("▲", "Run this job sooner", lambda job: self._queue.move(job, -1))
