@@ -75,3 +75,20 @@ def test_the_engine_plans_its_memory_before_loading(engine, reference_files):
 def test_an_unknown_memory_mode_is_refused_in_one_line(tiny_model_dir):
     with pytest.raises(EngineError, match=r"^unknown memory mode 'turbo'; choose one of auto, full, model-offload"):
         Engine(tiny_model_dir, device="cpu", memory="turbo")
+
+
+def test_a_lora_that_does_not_fit_or_is_missing_is_one_line_before_the_first_step(engine, reference_files, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from squeeze_studio.testing.loras import lora_tensors
+
+    tensors = lora_tensors(engine.pipe.transformer, "kohya", rank=4, blocks=[0])
+    tensors.update({"lora_unet_transformer_blocks_59_attn_to_q.lora_down.weight": torch.zeros(4, 32),
+                    "lora_unet_transformer_blocks_59_attn_to_q.lora_up.weight": torch.zeros(32, 4)})
+    save_file(tensors, str(tmp_path / "big.safetensors"))
+    for path, message in ((tmp_path / "big.safetensors", "big: 1 of 15 layers it names are not in this transformer"),
+                          (tmp_path / "gone.safetensors", "LoRA file not found")):
+        with pytest.raises(EngineError) as raised:
+            engine.generate(request(reference_files, loras=[{"path": str(path), "weight": 1.0}]))
+        assert message in str(raised.value) and "\n" not in str(raised.value)
