@@ -196,7 +196,7 @@ class Run:
         self.studio.client.worker.release()
         loaded = []
         self.studio.client.worker.memory.connect(lambda _text: loaded.append(1))
-        self.studio.preload_model()
+        self.studio.models.preload_model()
         self._wait(lambda: loaded)
 
     def generate(self, watch: bool) -> tuple[float, list[float]]:
@@ -302,17 +302,17 @@ def tick():
     clock.restart()
 heartbeat.timeout.connect(tick)
 def ready():  # connected to the studio's signals, which arrive on the GUI thread
-    if studio.device_name:
+    if studio.models.device_name:
         heartbeat.stop()
         print("GAPS", max(gaps[1:]) - 5.0, len(gaps), flush=True)
         window.close()
         app.quit()
-studio.status_changed.connect(ready)
+studio.models.status_changed.connect(ready)
 studio.message.connect(lambda text: (print("FAILED", text, flush=True), window.close(), app.quit()))
 def start():
     clock.start()
     heartbeat.start()
-    studio.preload_model()
+    studio.models.preload_model()
 QTimer.singleShot(200, start)
 app.exec()
 """

@@ -7,7 +7,10 @@
    every call, so both run their MLLM. Target ratio <= 1.03.
 2. Time per denoising step, MLLM-only steps against joint steps with 2 references.
 3. A 9-point tau sweep: how many times the MLLM runs (must be exactly once).
-4. One rank-16 LoRA at weight 1 (unfused peft) against none: the tiny pipeline's whole call, and one transformer
+4. Step caching: each cache mode against none (``pipeline.step_cache``), whole call with the encoding cached, on the
+   demo model (its 64 x 64, the staged schedule) and on the tiny stock model (full Qwen-Image-Edit architecture,
+   random weights, run as itself: CFG at every step), with the passes each computed in full.
+5. One rank-16 LoRA at weight 1 (unfused peft) against none: the tiny pipeline's whole call, and one transformer
    block at a real head size (``bench_lora.py``). Target ratio <= 1.02.
 
 ``--only lora`` (or any section names, comma-separated) runs just those sections and writes ``engine_<names>.json``.
@@ -124,6 +127,30 @@ def bench_sweep(pipe, refs, size):
     return {"points": len(taus), "mllm_runs": pipe.encoder.runs - before, "target": "== 1"}
 
 
+def bench_cache(pipe, refs, size, steps, repeats, **settings) -> dict:
+    """Median seconds per mode, modes interleaved; ratios against none; full / all forward passes per mode."""
+    from squeeze_studio.request import CACHE_MODES
+
+    def call(mode):
+        def run():
+            pipe.set_step_cache(mode)
+            out = pipe(image=refs, prompt=PROMPT, num_inference_steps=steps, height=size, width=size,
+                       output_type="latent", generator=torch.Generator().manual_seed(0), **settings)
+            passes[mode] = f"{out.full_passes}/{out.forward_passes}"
+        return run
+
+    passes = {}
+    medians = interleaved({mode: call(mode) for mode in CACHE_MODES}, repeats)
+    pipe.set_step_cache("none")
+    return {mode: {"seconds": medians[mode], "ratio": medians[mode] / medians["none"], "passes": passes[mode]}
+            for mode in CACHE_MODES}
+
+
+def cache_rows(name: str, results: dict) -> list[str]:
+    return [f"| {name}: cache {mode} / none ({r['seconds'] * 1e3:.0f} ms; {r['passes']} passes in full) "
+            f"| **{r['ratio']:.2f}** | < 1 |" for mode, r in results.items() if mode != "none"]
+
+
 def lora_rows(results: dict) -> list[str]:
     rows = []
     if "lora" in results:
@@ -138,31 +165,52 @@ def lora_rows(results: dict) -> list[str]:
 
 
 def markdown(results: dict) -> str:
-    if "overhead" not in results:  # --only lora
-        meta = results["machine"]
-        return (f"Measured {meta['date']} on {meta['machine']} ({meta['torch_threads']} torch threads), median of "
-                f"{results['repeats']}.\n\n| benchmark | measured | target |\n|---|---|---|\n"
-                + "\n".join(lora_rows(results)) + "\n")
-    o, s, w = results["overhead"], results["stage_cost"], results["sweep"]
-    ll = results["overhead_last_layer"]
-    rows = [
-        "| benchmark | measured | target |",
-        "|---|---|---|",
-        f"| SqueezePipeline (DLA) / diffusers QwenImageEditPlus, whole call ({o['squeeze']:.3f} s / "
-        f"{o['diffusers']:.3f} s) | **{o['ratio']:.3f}** | <= 1.03 |",
-        f"| SqueezePipeline (last_layer) / diffusers, whole call ({ll['squeeze']:.3f} s / {ll['diffusers']:.3f} s)"
-        f" | **{ll['ratio']:.3f}** | <= 1.03 |",
-        f"| MLLM-only step / joint step, 2 refs ({s['mllm_only_s_per_step'] * 1e3:.1f} ms / "
-        f"{s['joint_s_per_step'] * 1e3:.1f} ms) | **{s['mllm_only_over_joint']:.2f}** | < 1 |",
-        f"| VAE-focused step / joint step ({s['vae_focused_s_per_step'] * 1e3:.1f} ms) "
-        f"| **{s['vae_focused_over_joint']:.2f}** | (no CFG pass) |",
-        f"| MLLM runs in a {w['points']}-point tau sweep | **{w['mllm_runs']}** | 1 |",
-        *lora_rows(results),
-    ]
+    """The table of whichever sections ran (``--only``)."""
+    rows = ["| benchmark | measured | target |", "|---|---|---|"]
+    if "overhead" in results:
+        o, ll = results["overhead"], results["overhead_last_layer"]
+        rows += [f"| SqueezePipeline (DLA) / diffusers QwenImageEditPlus, whole call ({o['squeeze']:.3f} s / "
+                 f"{o['diffusers']:.3f} s) | **{o['ratio']:.3f}** | <= 1.03 |",
+                 f"| SqueezePipeline (last_layer) / diffusers, whole call ({ll['squeeze']:.3f} s / "
+                 f"{ll['diffusers']:.3f} s) | **{ll['ratio']:.3f}** | <= 1.03 |"]
+    if "stage_cost" in results:
+        s = results["stage_cost"]
+        rows += [f"| MLLM-only step / joint step, 2 refs ({s['mllm_only_s_per_step'] * 1e3:.1f} ms / "
+                 f"{s['joint_s_per_step'] * 1e3:.1f} ms) | **{s['mllm_only_over_joint']:.2f}** | < 1 |",
+                 f"| VAE-focused step / joint step ({s['vae_focused_s_per_step'] * 1e3:.1f} ms) "
+                 f"| **{s['vae_focused_over_joint']:.2f}** | (no CFG pass) |"]
+    if "sweep" in results:
+        w = results["sweep"]
+        rows.append(f"| MLLM runs in a {w['points']}-point tau sweep | **{w['mllm_runs']}** | 1 |")
+    if "cache_demo" in results:
+        rows += [*cache_rows(f"demo model, {results['steps']} steps at 64x64, staged", results["cache_demo"]),
+                 *cache_rows(f"tiny stock model at {results['size']}x{results['size']}, CFG every step",
+                             results["cache_stock"])]
+    rows += lora_rows(results)
     meta = results["machine"]
     return (f"Measured {meta['date']} on {meta['machine']} ({meta['torch_threads']} torch threads), tiny "
             f"random-weight config at {results['size']}x{results['size']}, {results['steps']} steps, "
             f"median of {results['repeats']}.\n\n" + "\n".join(rows) + "\n")
+
+
+def demo_pipeline():
+    from squeeze_studio.pipeline import SqueezePipeline
+
+    pipe = SqueezePipeline.from_pretrained(Path(__file__).resolve().parent.parent / "resources" / "demo-model")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def stock_pipeline(size: int):
+    import tempfile
+
+    from squeeze_studio.pipeline import SqueezePipeline
+    from squeeze_studio.testing.tiny import build_tiny_stock_model
+
+    folder = build_tiny_stock_model(Path(tempfile.mkdtemp(prefix="bench-stock-")) / "Qwen-Image-Edit-2509")
+    pipe = SqueezePipeline.from_pretrained(folder, reference_image_area=size * size)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def main():
@@ -171,7 +219,7 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--only", default="", help="comma-separated sections: overhead, stage_cost, sweep, lora")
+    parser.add_argument("--only", default="", help="comma-separated sections: overhead, stage_cost, sweep, cache, lora")
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     wanted = lambda name: not only or name in only  # noqa: E731
@@ -195,6 +243,9 @@ def main():
         results["stage_cost"] = bench_stage_cost(pipe, refs, args.size, args.steps, args.repeats)
     if wanted("sweep"):
         results["sweep"] = bench_sweep(pipe, refs, args.size)
+    if wanted("cache"):
+        results["cache_demo"] = bench_cache(demo_pipeline(), references(64), 64, args.steps, args.repeats)
+        results["cache_stock"] = bench_cache(stock_pipeline(args.size), refs, args.size, args.steps, args.repeats)
     if wanted("lora"):
         results["lora"] = bench_lora_pipeline(pipe, refs, args.size, args.steps, args.repeats, PROMPT)
         results["lora_block"] = bench_lora_block(args.repeats)

@@ -9,6 +9,8 @@
   the plan;
 - ``train``: the project's own stage trainer (accelerate, connector + rank-16 LoRA, gradient checkpointing) on
   encodings streamed from disk by ``write_store``;
+- ``cache``: the staged schedule at ``--cache-steps`` with each step cache mode and compiled, beside stock diffusers
+  (``gpu_step_cache.py``);
 - ``model`` (with ``--model``): the real ``Engine`` on real cached weights: verify and load, the real
   tokenizer's prompt-prefix drop index against diffusers' 64, previews, and a tiled decode.
 
@@ -312,7 +314,7 @@ QUICK_SETUPS = ("full", "model-offload+fp8", "group-offload")
 
 
 def sections(args) -> list[str]:
-    names = ["speed"] + [f"mode:{s}" for s in (QUICK_SETUPS if args.quick else SETUPS)]
+    names = ["speed", "cache"] + [f"mode:{s}" for s in (QUICK_SETUPS if args.quick else SETUPS)]
     names += [] if args.quick else ["train"]
     return names + (["model"] if args.model or args.tiny else [])
 
@@ -322,6 +324,12 @@ def run_one(args, name: str) -> dict:
     work = Path(args.work)
     if name == "speed":
         return section_speed(args.tiny, args.device, args.steps, args.size, (2,) if args.quick else (1, 2))
+    if name == "cache":
+        from gpu_step_cache import section_cache
+
+        ours, stock = pipelines(build_components(args.tiny, args.device), args.tiny)
+        return section_cache(ours, stock, references(2, args.size), args.device, args.cache_steps, args.size,
+                             timed_call)
     if name.startswith("mode:"):
         counts = tuple(int(n) for n in args.mode_steps.split(","))
         return section_mode(args.tiny, args.device, name.removeprefix("mode:"), counts, args.size)
@@ -366,6 +374,10 @@ def table(results: dict) -> str:
                 rows += [f"| {refs}: SqueezePipeline / diffusers, end to end (target <= 1.02) | "
                          f"{speed['squeeze/diffusers']:.3f} |",
                          f"| {refs}: staged 0.95/0.85 / joint, end to end | {speed['staged/joint']:.3f} |"]
+        elif name == "cache":
+            from gpu_step_cache import rows as cache_rows
+
+            rows += cache_rows(r)
         elif name.startswith("mode:"):
             rows.append(f"| {name.removeprefix('mode:')}: s per image at 28 / 40 steps (fixed + per step) | "
                         f"{r['image@28']:.1f} / {r['image@40']:.1f} ({r['fixed']:.1f} + {r['per_step']:.2f}) |")
@@ -399,6 +411,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
     parser.add_argument("--size", type=int, default=None, help="output side (default 1024; 64 with --tiny)")
     parser.add_argument("--steps", type=int, default=6, help="denoising steps in the speed section")
+    parser.add_argument("--cache-steps", type=int, default=28, help="denoising steps in the cache section")
     parser.add_argument("--mode-steps", default="2,4", help="the two step counts each memory set-up runs")
     parser.add_argument("--model", default=None, help="also run the real Engine on this model folder or repo id")
     parser.add_argument("--addon", default=None, help="with --model: an add-on folder")

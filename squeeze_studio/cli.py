@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .memory.modes import DESCRIPTIONS, MEMORY_MODES
-from .request import GenerationRequest
+from .request import CACHE_MODES, GenerationRequest
 
 USAGE_ERROR = 2
 DEFAULT_STEPS = 20
@@ -57,21 +57,59 @@ def version() -> str:
         return __version__
 
 
+class _SubjectAction(argparse.Action):
+    """``--subject NAME``: the ``--ref`` images that follow belong to the subject NAME (``args.subjects``)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        groups = getattr(namespace, "subjects", None) or []
+        namespace.subjects = [*groups, {"name": value, "refs": []}]
+
+
+class _RefAction(argparse.Action):
+    """``--ref IMG``: one more reference, of the subject named last (or of the one unnamed subject)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        groups = getattr(namespace, "subjects", None) or [{"name": "", "refs": []}]
+        groups[-1]["refs"].append(value)
+        namespace.subjects = groups
+        namespace.ref = [*(namespace.ref or []), value]
+
+
+def subjects_of(groups: list[dict] | None) -> list[dict]:
+    """The request's ``subjects`` from ``--subject``/``--ref`` groups: [] for one subject, else each named group
+    with its reference count. A named subject without a ``--ref`` after it is a usage error."""
+    groups = [group for group in groups or [] if group["name"] or group["refs"]]
+    empty = [group["name"] for group in groups if not group["refs"]]
+    if empty:
+        raise UsageError(f"--subject {empty[0]} has no --ref after it")
+    if len(groups) < 2:
+        return []
+    return [{"name": group["name"] or f"subject {i + 1}", "count": len(group["refs"])}
+            for i, group in enumerate(groups)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="squeeze", description="Squeeze Studio, headless.")
     parser.add_argument("--version", action="version", version=f"squeeze {version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = commands.add_parser("generate", help="generate an image of a subject from references + instruction")
-    gen.add_argument("--ref", action="append", required=True, metavar="IMG", help="reference image (repeatable)")
-    gen.add_argument("--prompt", required=True, help="the instruction")
+    gen.add_argument("--ref", action=_RefAction, metavar="IMG",
+                     help="reference image (repeatable; required without --batch)")
+    gen.add_argument("--subject", action=_SubjectAction, metavar="NAME",
+                     help="several subjects in one image: the --ref images after it show NAME (repeatable); the "
+                          "instruction's first mention of NAME is tied to its pictures")
+    gen.add_argument("--prompt", help="the instruction (required without --batch)")
+    gen.add_argument("--batch", metavar="FILE.jsonl",
+                     help="one generation per line, a JSON object of recipe fields (instruction, references, seed, "
+                          "tau1, …; the options here fill in the rest); --out is then a folder: one PNG per line")
     gen.add_argument("--negative", default=" ", help="negative prompt for guidance")
     gen.add_argument("--model", default=None,
                      help="model folder, cached repo id (e.g. Qwen/Qwen-Image-Edit-2509) or add-on folder "
                           "(default: the built-in demo model)")
     gen.add_argument("--addon", default=None, metavar="DIR", help="add-on folder for the model (connector + LoRA)")
     gen.add_argument("--out", required=True, metavar="FILE.png",
-                     help="where to write the PNG; missing folders are created")
+                     help="where to write the PNG (with --batch: a folder); missing folders are created")
     gen.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]", type=parse_lora,
                      help="a LoRA .safetensors file (ComfyUI/kohya, lightx2v or diffusers naming) and its weight "
                           "(default 1), repeatable; its recommended steps, guidance and taus apply unless given")
@@ -91,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--weights", default=None, metavar="FORMAT",
                      help="store the transformer as fp8 (bf16 compute), int8 or nf4 (bitsandbytes/torchao), or load "
                           "it from a .gguf / .safetensors file (default: the model's own, bf16 on a GPU)")
+    gen.add_argument("--cache", default="none", choices=CACHE_MODES, metavar="MODE",
+                     help="step cache: reuse transformer work between steps of a stage, faster at some quality cost "
+                          "(docs/models.md has the measured cost): " + ", ".join(CACHE_MODES) + " (default: none)")
+    gen.add_argument("--compile", action="store_true",
+                     help="torch.compile the transformer's repeated blocks (CUDA only; the first image compiles)")
     gen.set_defaults(func=run_generate)
 
     from .ablations.cli import add_ablate_parser
@@ -108,23 +151,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def request_from_args(args, source) -> GenerationRequest:
+    """The request the options ask for (with ``--batch``, what each line's fields are laid over): a value not
+    given comes from the LoRAs' recommended settings, then the model's stage defaults, then ``DEFAULT_STEPS``."""
+    defaults, lora = source.stage_defaults, lora_settings(args.lora)
+    pick = lambda given, *options: next(o for o in (given, *options) if o is not None)  # noqa: E731
+    return GenerationRequest(
+        instruction=args.prompt or "", references=[str(p) for p in args.ref or []], negative_prompt=args.negative,
+        tau1=pick(args.tau1, lora.tau1, defaults.tau1), tau2=pick(args.tau2, lora.tau2, defaults.tau2),
+        guidance_scale=pick(args.cfg, lora.guidance_scale, defaults.guidance_scale),
+        num_inference_steps=pick(args.steps, lora.steps, DEFAULT_STEPS), seed=args.seed, width=args.width,
+        height=args.height, loras=[{"path": path, "weight": weight} for path, weight in args.lora],
+        subjects=subjects_of(getattr(args, "subjects", None)), cache=args.cache, compile=args.compile,
+    )
+
+
 def run_generate(args) -> int:
     from .hub.resolve import resolve_model
     from .recipe import save_png
     from .references import load_references
 
+    if args.batch:
+        from .batch import run_batch
+
+        source = resolve_model(args.model, args.addon)  # never touches the network
+        return run_batch(args, source, request_from_args(args, source), check_prompt_length, save_or_keep)
+    if not args.ref or args.prompt is None:
+        raise UsageError("the following arguments are required: "
+                         + ", ".join(name for name, value in (("--ref", args.ref), ("--prompt", args.prompt))
+                                     if not value and value != ""))
     out = check_output_path(args.out)
-    source = resolve_model(args.model, args.addon)  # never touches the network
-    defaults = source.stage_defaults
-    lora = lora_settings(args.lora)
-    pick = lambda given, *options: next(o for o in (given, *options) if o is not None)  # noqa: E731
-    request = GenerationRequest(
-        instruction=args.prompt, references=[str(p) for p in args.ref], negative_prompt=args.negative,
-        tau1=pick(args.tau1, lora.tau1, defaults.tau1), tau2=pick(args.tau2, lora.tau2, defaults.tau2),
-        guidance_scale=pick(args.cfg, lora.guidance_scale, defaults.guidance_scale),
-        num_inference_steps=pick(args.steps, lora.steps, DEFAULT_STEPS), seed=args.seed, width=args.width,
-        height=args.height, loras=[{"path": path, "weight": weight} for path, weight in args.lora],
-    )
+    source = resolve_model(args.model, args.addon)
+    request = request_from_args(args, source)
+    defaults, lora = source.stage_defaults, lora_settings(args.lora)
     request.validate()
     check_prompt_length(source.folder, request.instruction)  # fail fast, before the model loads
     check_prompt_length(source.folder, request.negative_prompt, "negative prompt")
@@ -155,6 +214,12 @@ def run_generate(args) -> int:
     peak = engine.measured_peak()
     if peak is not None:
         used += f"; peak VRAM {peak / 2**30:.1f} GiB measured, {plan.vram_bytes / 2**30:.1f} GiB planned"
+    passes = event.info.get("forward_passes")
+    if passes is not None:
+        full = event.info.get("full_passes", passes)
+        used += f"; {passes} forward passes" + (f", {full} in full" if full != passes else "")
+    if event.info.get("compile"):
+        used += f"; {event.info['compile']}"
     print(f"wrote {path} ({event.seconds:.1f} s{used})", file=sys.stderr)
     return 0
 
@@ -259,7 +324,7 @@ def save_or_keep(event, out: Path, save_png) -> Path:
     """Save the result to ``out``; if that fails (disk full, permission, the folder gone), keep it in the temp
     folder and raise ``UsageError`` naming both. Nothing made is lost."""
     try:
-        return save_png(event.image, out, event.request)
+        return save_png(event.image, out, event.request, event.info, event.copy_paste)
     except OSError as error:
         reason = error.strerror or str(error).splitlines()[0] or type(error).__name__
         import tempfile
@@ -268,7 +333,7 @@ def save_or_keep(event, out: Path, save_png) -> Path:
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-seed{event.request.seed}"
         kept = Path(tempfile.gettempdir()) / f"squeeze-{stamp}.png"
         try:
-            save_png(event.image, kept, event.request)
+            save_png(event.image, kept, event.request, event.info, event.copy_paste)
         except OSError as second:
             raise UsageError(f"cannot save {out} ({reason}), nor a copy in {kept.parent} "
                              f"({second.strerror or second}): the result is lost") from None

@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from .copy_paste import copy_paste
 from .errors import first_line
 from .events import GenerationCancelled, ImageResult, StepEvent
 from .memory.plan import vae_tiling
+from .pictures import name_pictures
 from .pipeline import SqueezePipeline, StepUpdate
 from .pipeline.pipeline_squeeze import NonFiniteError
 from .references import load_references
@@ -87,6 +89,8 @@ class Engine:
         self.model_path = self.source.spec or str(self.source.folder)
         self.model_name = self.source.name
         self.previews = previews
+        self.compiled = False  # the transformer's blocks are compiled (``request.compile`` on CUDA)
+        self._first_compiled_seconds: float | None = None
         _quiet_loading()
         out_of_memory = False
         try:
@@ -217,9 +221,9 @@ class Engine:
         """Validate ``request`` against this model; returns the loaded reference images."""
         request.validate()
         images = load_references(request.references) if images is None else images
-        self.pipe.check_inputs(images, request.instruction, request.height, request.width,
-                               request.num_inference_steps, request.tau1, request.tau2, request.guidance_scale,
-                               request.negative_prompt)
+        self.pipe.check_inputs(images, name_pictures(request.instruction, request.subjects), request.height,
+                               request.width, request.num_inference_steps, request.tau1, request.tau2,
+                               request.guidance_scale, request.negative_prompt)
         return images
 
     def _run_all(self, singles, images, should_cancel):
@@ -230,17 +234,38 @@ class Engine:
         for index, single in enumerate(singles):
             yield from self._run(single, images, should_cancel, index)
 
+    def _compile_note(self, asked: bool) -> str:
+        """Compile the blocks the first time a request asks for it on CUDA; say so in one line elsewhere."""
+        if asked and not self.device_name.startswith("cuda"):
+            return f"compiling applies to CUDA only; ran uncompiled on {self.device_name}"
+        if asked and not self.compiled:
+            self.pipe.compile_blocks()
+            self.compiled = True
+        return ""
+
+    def _compile_timing(self, seconds: float) -> str:
+        """The first compiled image's extra time: measured as its time against the next image's."""
+        if self._first_compiled_seconds is None:
+            self._first_compiled_seconds = seconds
+            return f"compiled: this first image compiled the blocks ({seconds:.1f} s); the next ones reuse them"
+        extra = self._first_compiled_seconds - seconds
+        return f"compiled: {seconds:.1f} s; the first image took {self._first_compiled_seconds:.1f} s ({extra:+.1f} s)"
+
     def _run(self, request: GenerationRequest, images, should_cancel, index: int):
+        note = self._compile_note(request.compile)
+        request = request.replace(compile=self.compiled)  # as it runs: CUDA only, and a compiled engine stays so
         start = time.perf_counter()
         if vae_tiling(request.height, request.width):
             self.pipe.vae.enable_tiling()
         else:
             self.pipe.vae.disable_tiling()
         stream = self.pipe.stream(
-            image=images, prompt=request.instruction, negative_prompt=request.negative_prompt,
+            image=images, prompt=name_pictures(request.instruction, request.subjects),
+            negative_prompt=request.negative_prompt,
             tau1=request.tau1, tau2=request.tau2, guidance_scale=request.guidance_scale,
             num_inference_steps=request.num_inference_steps, height=request.height, width=request.width,
             generator=torch.Generator("cpu").manual_seed(request.seed), output_type="pt", check_finite=True,
+            cache=request.cache,
         )
         done, failed = 0, False
         try:
@@ -254,7 +279,13 @@ class Engine:
                 else:
                     image = self.pipe.backbone.image_processor.pt_to_numpy(item.images[:1])
                     image = self.pipe.backbone.image_processor.numpy_to_pil(image)[0]
-                    yield ImageResult(image, request, time.perf_counter() - start, index)
+                    seconds = time.perf_counter() - start
+                    info = {"forward_passes": item.forward_passes, "full_passes": item.full_passes}
+                    note = self._compile_timing(seconds) if self.compiled else note
+                    if note:
+                        info["compile"] = note
+                    yield ImageResult(image, request, seconds, index, info,
+                                      copy_paste(image, images) if images else None)
         except NonFiniteError as error:
             raise EngineError(
                 f"{error} from {self.model_name} ({str(self.pipe.transformer.dtype).removeprefix('torch.')} on "

@@ -54,3 +54,14 @@ def test_loras_round_trip_and_untrusted_entries_are_refused(tmp_path):
                          ([lora] * 17, "lists too many LoRAs")):
         with pytest.raises(ValueError, match=f"recipe field loras {message}"):
             GenerationRequest.from_untrusted({"instruction": "x", "loras": bad})
+
+
+def test_the_recipe_records_the_speed_settings_and_the_forward_passes_but_restores_only_the_settings(tmp_path):
+    request = GenerationRequest(instruction="the toy", cache="taylorseer", compile=True)
+    path = save_png(Image.new("RGB", (8, 8)), tmp_path / "r.png", request, {"forward_passes": 24, "full_passes": 15})
+    with Image.open(path) as image:
+        parameters = image.info[PARAMETERS_KEY]
+        stored = json.loads(image.info[RECIPE_KEY])
+    assert "Step cache: taylorseer, Compiled: yes, Forward passes: 24" in parameters
+    assert stored["result"] == {"forward_passes": 24, "full_passes": 15}
+    assert read_recipe(path) == request

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..memory import MEMORY_MODES
-from ..request import DEFAULT_GUIDANCE
+from ..request import CACHE_MODES, DEFAULT_GUIDANCE
 from .defaults import METRICS
 from .settings import DEFAULT_SETTING, SWEEP, parse_taus
 
@@ -41,6 +41,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the best present)")
     p.add_argument("--memory", default="auto", choices=MEMORY_MODES,
                    help="how the model uses GPU memory (default: auto, from free VRAM and the plan)")
+    p.add_argument("--cache", default="none", choices=CACHE_MODES, metavar="MODE",
+                   help="step cache for every generation: " + ", ".join(CACHE_MODES) + " (default: none)")
     p.add_argument("--size", type=int, default=64, help="generated image side in pixels (default 64)")
     p.add_argument("--dino", default=None, metavar="PATH", help="local ViT/Dinov2 model folder: the DINO metric")
     p.add_argument("--clip", default=None, metavar="PATH", help="local CLIPModel folder: CLIP-I and CLIP-T")
@@ -114,7 +116,8 @@ def run_eval(args) -> int:
 
     report = evaluate(args.data, args.model, settings, limit=args.limit, steps=args.steps, cfg=args.cfg,
                       seed=args.seed, size=args.size, device=args.device, dino=args.dino, clip=args.clip,
-                      progress=not args.quiet, grid=args.grid, addon=args.addon, memory=args.memory)
+                      progress=not args.quiet, grid=args.grid, addon=args.addon, memory=args.memory,
+                      cache=args.cache)
     path = write_json(report, args.json)
     print(markdown_table(report))
     if args.figure:

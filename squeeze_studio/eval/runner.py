@@ -31,12 +31,13 @@ class Generated:
 class Runner:
     def __init__(self, model: str | os.PathLike | None, device: str | None = None, steps: int = 20,
                  cfg: float = 2.5, size: int = 64, seed: int = 0, addon: str | os.PathLike | None = None,
-                 memory: str = "auto"):
+                 memory: str = "auto", cache: str = "none"):
         if seed < 0:
             raise ValueError(f"--seed must not be negative (got {seed})")
         self.engine = Engine(model, addon, device=device, previews=False, memory=memory)
         self.pipe = self.engine.pipe
         self.steps, self.cfg, self.size, self.seed = steps, cfg, size, seed
+        self.pipe.set_step_cache(cache)
         self.pipe.check_inputs([], "check", size, size, steps, 0.0, 0.0, cfg)  # fail before the first example
 
     @property

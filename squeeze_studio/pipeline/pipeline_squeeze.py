@@ -22,6 +22,7 @@ from ..dla import LayerConnector
 from ..hub.defaults import PAPER_DEFAULTS, StageDefaults
 from ..mllm import QWEN_EDIT_TEMPLATE, JointMLLMEncoder, MLLMEncoding
 from ..stages import Stage, StagePlan, VaeFocusedReading
+from .step_cache import StepCache, compile_blocks
 
 ENCODING_CACHE_SIZE = 4
 NULL_INSTRUCTION = " "
@@ -42,6 +43,8 @@ class NonFiniteError(ValueError):
 class SqueezePipelineOutput(BaseOutput):
     images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
     stage_plan: StagePlan
+    forward_passes: int = 0  # transformer calls the run took (all images of the batch in each)
+    full_passes: int = 0  # of which the step cache skipped nothing (equal without a cache)
 
 
 @dataclass
@@ -112,6 +115,7 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         self._text_encodings: OrderedDict = OrderedDict()
         self._null_encoding: MLLMEncoding | None = None
         self._interrupt = False
+        self._step_cache = StepCache(transformer)
         self.stage_defaults: StageDefaults = PAPER_DEFAULTS
         self.source = None  # the hub.ResolvedModel it was loaded from, when from_pretrained resolved one
 
@@ -158,6 +162,13 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         from .loras import set_loras
 
         return set_loras(self, loras)
+
+    @property
+    def step_cache(self) -> StepCache:
+        """The step cache of the transformer in use (a new one if the transformer was swapped)."""
+        if self._step_cache.transformer is not self.transformer:
+            self._step_cache = StepCache(self.transformer)
+        return self._step_cache
 
     @property
     def interrupt(self) -> bool:
@@ -213,10 +224,21 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         context, mask = self.connector(encoding.hidden_states, encoding.text_mask, encoding.image_mask)
         return Conditioning(context.to(self.transformer.dtype), None if mask.all() else mask)
 
+    # -- speed ----------------------------------------------------------------------------------------
+    def set_step_cache(self, mode: str = "none", config=None) -> None:
+        """Reuse transformer work between steps: ``"none"``, ``"first-block"`` or ``"taylorseer"`` (diffusers'
+        hooks; ``config`` a diffusers cache config to use instead of the mode's own). Every stream has its own cache,
+        and every cache is reset at the stage boundaries (``pipeline.step_cache``)."""
+        self.step_cache.use(mode, config)
+
+    def compile_blocks(self) -> None:
+        """``torch.compile`` the transformer's repeated blocks (regional compilation; the first image compiles)."""
+        compile_blocks(self.transformer)
+
     # -- 4. one denoising step's velocity -------------------------------------------------------------
     def velocity(self, latents, t, stage: Stage, conditions: dict[str, Conditioning],
                  references: ReferenceTokens | None, guidance_scale: float, height: int, width: int,
-                 reference_weight: float = 1.0):
+                 reference_weight: float = 1.0, step: int = 0):
         """The stage decides the streams: MLLM-only steps drop the reference tokens, VAE-focused steps
         swap the joint stream for ``conditions["vae_focused"]`` (the null conditioning or the instruction read
         alone) and skip guidance (see ``stages``)."""
@@ -224,7 +246,9 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         timestep = t.expand(latents.shape[0]).to(latents.dtype) / 1000
 
         def predict(stream: str):
-            return self.backbone.predict(latents, timestep, conditions[stream], refs, height, width, reference_weight)
+            with self.step_cache.context(stream, step):
+                return self.backbone.predict(latents, timestep, conditions[stream], refs, height, width,
+                                             reference_weight)
 
         if not stage.uses_instruction:
             return predict("vae_focused")
@@ -278,6 +302,7 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ("latents",),
         check_finite: bool = False,
+        cache: str | None = None,
     ) -> Iterator[StepUpdate | SqueezePipelineOutput]:
         """Generation as a plain loop: yields a ``StepUpdate`` after each step, the output last.
 
@@ -285,7 +310,8 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         at ``None`` take the model's ``stage_defaults``. ``check_finite``: raise ``NonFiniteError`` as soon as
         the latents (after any step) or the decoded image hold NaN or Inf, instead of returning a black image
         (one device sync per step). ``vae_focused_reading``: what conditions the steps below tau2, ``"null"``
-        (the empty instruction) or ``"text"`` (the instruction read without the references); see ``stages``."""
+        (the empty instruction) or ``"text"`` (the instruction read without the references); see ``stages``. ``cache``:
+        a step cache mode for this and later runs (``set_step_cache``; ``None`` keeps the one set)."""
         defaults = self.stage_defaults
         tau1 = defaults.tau1 if tau1 is None else tau1
         tau2 = defaults.tau2 if tau2 is None else tau2
@@ -296,6 +322,8 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         width = self.config.default_size if width is None else width
         self.check_inputs(images, prompt, height, width, num_inference_steps, tau1, tau2, guidance_scale,
                           negative_prompt)
+        if cache is not None:
+            self.set_step_cache(cache)
         device = self._execution_device
         batch = num_images_per_prompt
         self._interrupt = False
@@ -318,11 +346,13 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         if latents is None:
             latents = self.backbone.prepare_latents(batch, height, width, generator, dtype, device)
         self.scheduler.set_begin_index(0)
+        self.step_cache.start()  # nothing reused from an earlier run; counts from zero
         for i, t in enumerate(timesteps):
             if self.interrupt:
                 break
+            self.step_cache.begin_stage(plan[i])  # reset at tau1 and tau2: new sequence, new conditioning
             velocity = self.velocity(latents, t, plan[i], conditions, references, guidance_scale, height, width,
-                                     plan.reference_weight(i))
+                                     plan.reference_weight(i), step=i)
             x0 = latents - self.scheduler.sigmas[i].to(latents) * velocity
             latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
             if callback_on_step_end is not None:
@@ -341,7 +371,9 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
                 raise NonFiniteError("decoded image", len(timesteps) + 1, len(timesteps))
             result = self.backbone.image_processor.postprocess(decoded, output_type=output_type)
         self.maybe_free_model_hooks()
-        yield SqueezePipelineOutput(images=result, stage_plan=plan)
+        passes, full = self.step_cache.passes, self.step_cache.full_passes
+        self.step_cache.finish()
+        yield SqueezePipelineOutput(images=result, stage_plan=plan, forward_passes=passes, full_passes=full)
 
     def __call__(self, *args, preview_callback: Callable[[StepUpdate], None] | None = None,
                  return_dict: bool = True, **kwargs):

@@ -21,8 +21,10 @@ def test_generate_writes_a_png_with_its_recipe(tmp_path, tiny_model_dir, referen
         image.load()
         assert image.size == (64, 64)
         assert "Seed: 7" in image.info["parameters"]
-        recipe = json.loads(image.info["squeeze_studio"])["request"]
+        stored = json.loads(image.info["squeeze_studio"])
+    recipe = stored["request"]
     assert recipe["references"] == reference_files and recipe["num_inference_steps"] == 3
+    assert len(stored["copy_paste"]["scores"]) == len(reference_files)  # the engine's score, recorded
     assert "denoising" in capsys.readouterr().err  # progress goes to stderr
 
 

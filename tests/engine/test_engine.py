@@ -24,6 +24,10 @@ def test_generate_streams_every_step_then_each_image(engine, reference_files):
     assert results[0].request.width == engine.native_size[0]
     assert results[0].request.model == engine.model_path
     assert results[0].image.size == engine.native_size
+    for result in results:  # scored against each reference; the numbers of random weights mean nothing
+        found = result.copy_paste
+        assert len(found.scores) == len(reference_files) and found.score == found.scores[found.reference]
+        assert found.over == (found.score >= found.threshold)
 
 
 def test_cancel_takes_effect_within_one_step(engine, reference_files):
@@ -75,6 +79,16 @@ def test_the_engine_plans_its_memory_before_loading(engine, reference_files):
 def test_an_unknown_memory_mode_is_refused_in_one_line(tiny_model_dir):
     with pytest.raises(EngineError, match=r"^unknown memory mode 'turbo'; choose one of auto, full, model-offload"):
         Engine(tiny_model_dir, device="cpu", memory="turbo")
+
+
+def test_a_cached_run_reports_its_forward_passes_and_compiling_is_cuda_only(engine, reference_files):
+    results = [e for e in engine.generate(request(reference_files, num_inference_steps=8, cache="taylorseer",
+                                                  compile=True, tau1=0.8, tau2=0.5)) if isinstance(e, ImageResult)]
+    info = results[0].info
+    assert info["forward_passes"] > info["full_passes"] > 0
+    assert info["compile"] == "compiling applies to CUDA only; ran uncompiled on cpu"
+    assert results[0].request.cache == "taylorseer" and results[0].request.compile is False
+    assert not engine.compiled
 
 
 def test_a_lora_that_does_not_fit_or_is_missing_is_one_line_before_the_first_step(engine, reference_files, tmp_path):

@@ -100,6 +100,9 @@ def test_malformed_recipes_are_refused_in_one_line(text, problem, tmp_path):
     ("width", 60000, "width is out of range"),
     ("batch_count", -1, "batch_count is out of range"),
     ("model", {"__class__": "os.system"}, "model holds a dict where a path is expected"),
+    ("cache", "teacache", "cache is not a cache mode (got 'teacache'; one of none, first-block, taylorseer)"),
+    ("cache", 1, "cache is not a cache mode"),
+    ("compile", "yes", "compile is not true or false (got 'yes')"),
 ])
 def test_wrong_types_and_sizes_are_refused_naming_the_field(field, value, problem, tmp_path):
     path = recipe_png(tmp_path / "r.png", {"instruction": "the toy", field: value})

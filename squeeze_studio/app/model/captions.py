@@ -1,7 +1,8 @@
 """One caption format for results, wherever they are shown (canvas, history, comparison), and the sweep groups of
 the history strip.
 
-A result reads "seed 7 · τ1 0.95 · τ2 0.85 · 1.2 s"; under a history thumbnail, the same in two short lines.
+A result reads "seed 7 · τ1 0.95 · τ2 0.85 · 1.2 s" (then, just made, "· 24 passes", or "· 15/24 passes" when the
+step cache skipped some); under a history thumbnail, the same in two short lines.
 """
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from ...request import GenerationRequest
 from .sweep import SWEEP_SEEDS
 
 
-def result_caption(request: GenerationRequest, seconds: float | None = None) -> str:
+def result_caption(request: GenerationRequest, seconds: float | None = None, info: dict | None = None) -> str:
     parts = [f"seed {request.seed}", f"τ1 {request.tau1:.2f} · τ2 {request.tau2:.2f}"]
     if seconds is not None:
         parts.append(f"{seconds:.1f} s")
+    passes = (info or {}).get("forward_passes")
+    if passes is not None:
+        full = info.get("full_passes", passes)
+        parts.append(f"{passes} passes" if full == passes else f"{full}/{passes} passes")
     return " · ".join(parts)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ...memory.modes import MEMORY_MODES
-from ...request import GenerationRequest
+from ...request import CACHE_MODES, GenerationRequest
 from .loras import LoraList
 
 MAX_SEED = 2**31 - 1
@@ -31,6 +31,8 @@ FIELDS: dict[str, type] = {
     "batch_count": int,
     "model": str,  # "" = built-in demo, a folder, or a Hugging Face repo id
     "addon": str,  # "" = no add-on, else an add-on folder
+    "cache": str,  # a step cache mode of request.CACHE_MODES
+    "compile": bool,  # compile the transformer's blocks (CUDA only)
 }
 # Where and how the engine runs: saved with the session, never part of a request (or a PNG's recipe); the engine
 # is loaded again when they change.
@@ -63,6 +65,8 @@ class Controls(QObject):
         value = ALL_FIELDS[name](value if value is not None else 0)
         if name == "memory" and value not in MEMORY_MODES:
             raise ValueError(f"unknown memory mode {value!r}")
+        if name == "cache" and value not in CACHE_MODES:
+            raise ValueError(f"unknown cache mode {value!r}")
         if name == "tau1":
             value = min(max(value, 0.0), 1.0)
         if name == "tau2":
@@ -137,6 +141,8 @@ class Controls(QObject):
                     pass  # one bad field in an old session must not cost the others
         if self._values["memory"] not in MEMORY_MODES:
             self._values["memory"] = ENGINE_DEFAULTS["memory"]
+        if self._values["cache"] not in CACHE_MODES:
+            self._values["cache"] = "none"
         if self._values["tau2"] > self._values["tau1"]:
             self._values["tau2"] = self._values["tau1"]
         self.seed_locked = bool(data.get("seed_locked", self.seed_locked))

@@ -1,9 +1,15 @@
-"""Progress of the running job as observable state: phase, step counts, ETA and the latest preview."""
+"""Progress of the running job as observable state: phase, step counts, ETA and the latest preview.
+
+The ETA weighs the steps by what their stage costs (``stages.cost``): a VAE-focused step runs one transformer pass
+where a layout or identity step runs two, and a layout step leaves the reference tokens out, so the time per unit of
+work so far, times the work left, is the estimate."""
 from __future__ import annotations
 
 import time
 
 from PySide6.QtCore import QObject, Signal
+
+from ...stages.cost import step_cost, uniform_stages
 
 IDLE, LOADING, RUNNING, CANCELLING = "idle", "loading", "running", "cancelling"
 
@@ -23,6 +29,7 @@ class GenerationState(QObject):
         self.images = 1
         self.previews_received = 0
         self._started = 0.0
+        self._costs: list[float] = []  # per step of one image, relative to a CFG step; empty: all alike
 
     @property
     def busy(self) -> bool:
@@ -40,15 +47,27 @@ class GenerationState(QObject):
     def fraction(self) -> float:
         return min(self.done_steps / self.all_steps, 1.0) if self.total else 0.0
 
+    def _work(self, steps: int) -> float:
+        """The work of the first ``steps`` steps of an image."""
+        costs = self._costs if len(self._costs) == self.total else [1.0] * self.total
+        whole, part = divmod(steps, max(self.total, 1))
+        return whole * sum(costs) + sum(costs[:part])
+
     @property
     def eta_seconds(self) -> float | None:
-        """Average time per step so far times the steps left; None until a step has finished."""
+        """Time per unit of work so far times the work left (steps weighted by their stage's cost); None until a
+        step has finished."""
         if self.done_steps <= 0 or self.phase != RUNNING:
             return None
-        per_step = (self._clock() - self._started) / self.done_steps
-        return per_step * (self.all_steps - self.done_steps)
+        done = self._work(self.done_steps)
+        per_work = (self._clock() - self._started) / max(done, 1e-9)
+        return per_work * (self._work(self.all_steps) - done)
 
-    def start(self, images: int, steps: int) -> None:
+    def start(self, images: int, steps: int, request=None) -> None:
+        """``request``: the job's ``GenerationRequest``, whose stages, guidance and references weigh the steps."""
+        self._costs = [] if request is None else [
+            step_cost(stage, request.guidance_scale, len(request.references))
+            for stage in uniform_stages(steps, request.tau1, request.tau2)]
         self.images, self.total, self.step, self.image_index = max(images, 1), steps, 0, 0
         self.previews_received = 0
         self._started = self._clock()

@@ -6,6 +6,7 @@ import random
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...request import CACHE_MODES
 from ..model.controls import MAX_SEED
 from ..model.model_names import DEMO_LABEL, NO_ADDON_LABEL, addon_label, model_label
 from ..model.studio import Studio
@@ -43,11 +45,13 @@ class ControlsPanel(QWidget):
 
         self.stage_bar = StageBar()
         self.stage_bar.values_changed.connect(self._stage_changed)
+        self.stage_bar.user_default_chosen.connect(self._use_user_default)
+        studio.picks.changed.connect(self._show_user_default)
         form.addRow(self.stage_bar)
 
         # One plain button; the values and where they come from are its tooltip (no paper terms in the panel).
         self.defaults_button = QToolButton(text="Reset to model defaults")
-        self.defaults_button.clicked.connect(lambda: studio.apply_model_defaults(announce=True))
+        self.defaults_button.clicked.connect(lambda: studio.models.apply_model_defaults(announce=True))
         form.addRow(self._row(QWidget(), self.defaults_button))
 
         self.guidance = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=20.0, singleStep=0.5)
@@ -77,7 +81,8 @@ class ControlsPanel(QWidget):
         self.width_box = self._size_box("width")
         self.height_box = self._size_box("height")
         # The rows most runs leave alone fold away; on a short screen they start folded (screen_fit).
-        self.advanced = Section("Size, batch, avoid, add-on, LoRAs, memory", expanded=not is_short(available_area()))
+        self.advanced = Section("Size, batch, avoid, add-on, LoRAs, speed, memory",
+                                expanded=not is_short(available_area()))
         advanced = self.advanced.form
         advanced.addRow("Size", self._row(self.width_box, QLabel("×"), self.height_box))
 
@@ -108,22 +113,43 @@ class ControlsPanel(QWidget):
 
         self.loras = LoraPanel(self._controls)
         advanced.addRow("LoRAs", self.loras)
+        self.cache = QComboBox()
+        for mode in CACHE_MODES:
+            self.cache.addItem("No step cache" if mode == "none" else f"Cache: {mode}", mode)
+        self.cache.setToolTip("Step cache: reuse transformer work between steps of a stage (reset at every stage "
+                              "boundary). Faster, at some cost in quality; docs/models.md has both, measured.")
+        self.cache.activated.connect(lambda i: self._controls.set("cache", self.cache.itemData(i)))
+        self.compile = QCheckBox("Compile")
+        self.compile.setToolTip("Compile the transformer's blocks (CUDA only): the first image takes longer while "
+                                "it compiles, the next ones run faster. The result's line says both times.")
+        self.compile.toggled.connect(lambda on: self._controls.set("compile", on))
+        advanced.addRow("Speed", self._row(self.cache, self.compile))
 
         self.memory = MemoryPanel(studio)
         advanced.addRow("Memory", self.memory.choices)
         advanced.addRow(self.memory)  # the plan, the width of the controls
         form.addRow(self.advanced)
-        studio.memory_changed.connect(self._unfold_for_memory)  # a memory problem is never folded away
+        studio.models.memory_changed.connect(self._unfold_for_memory)  # a memory problem is never folded away
 
         self._controls.changed.connect(self._refresh)
-        studio.recent_models_changed.connect(self._fill_models)
-        studio.recent_addons_changed.connect(self._fill_addons)
-        studio.stage_defaults_changed.connect(self._show_model_defaults)
+        self._controls.changed.connect(self._show_cost)
+        studio.subjects.changed.connect(self._show_cost)
+        studio.subjects.current_changed.connect(self._show_cost)
+        studio.models.recent_models_changed.connect(self._fill_models)
+        studio.models.recent_addons_changed.connect(self._fill_addons)
+        studio.models.stage_defaults_changed.connect(self._show_model_defaults)
         self._show_model_defaults()
+        self._show_user_default()
         self._refresh("")
+        self._show_cost()
+
+    def _show_cost(self, *_args) -> None:
+        """The stage bar's cost figures follow the steps, the guidance and the current subject's references."""
+        self.stage_bar.set_run(self._controls.get("num_inference_steps"), self._controls.get("guidance_scale"),
+                               len(self._studio.subjects.references()))
 
     def _unfold_for_memory(self) -> None:
-        if self._studio.memory_problem or self._studio.suggested_mode():
+        if self._studio.models.memory_problem or self._studio.models.suggested_mode():
             self.advanced.set_expanded(True)
 
     def _row(self, *widgets: QWidget) -> QWidget:
@@ -149,13 +175,13 @@ class ControlsPanel(QWidget):
 
     def _fill_models(self) -> None:
         """Demo, the recent models (and the current choice while it loads), "Models…", "Choose model folder…"."""
-        self._fill(self.model, DEMO_LABEL, self._studio.recent_models, self._controls.get("model"), model_label,
+        self._fill(self.model, DEMO_LABEL, self._studio.models.recent_models, self._controls.get("model"), model_label,
                    [("Models…", OPEN_MODELS, "What is installed: use, verify, download, remove"),
                     ("Choose model folder…", CHOOSE_FOLDER, "A Squeeze model folder or a stock diffusers one")])
 
     def _fill_addons(self) -> None:
-        self._fill(self.addon, NO_ADDON_LABEL, self._studio.recent_addons, self._controls.get("addon"), addon_label,
-                   [("Choose add-on folder…", CHOOSE_FOLDER, "A folder with squeeze_addon.json")])
+        self._fill(self.addon, NO_ADDON_LABEL, self._studio.models.recent_addons, self._controls.get("addon"),
+                   addon_label, [("Choose add-on folder…", CHOOSE_FOLDER, "A folder with squeeze_addon.json")])
 
     @staticmethod
     def _fill(combo: QComboBox, none_label: str, recent: list[str], current: str, label, actions) -> None:
@@ -182,8 +208,8 @@ class ControlsPanel(QWidget):
             if not model:
                 self._refresh("model")
                 return
-        if self._studio.loaded != (model, self._controls.get("addon")):  # picking a failed one again retries
-            self._studio.choose_model(model)
+        if self._studio.models.loaded != (model, self._controls.get("addon")):  # picking a failed one again retries
+            self._studio.models.choose_model(model)
 
     def _addon_chosen(self, index: int) -> None:
         addon = self.addon.itemData(index)
@@ -192,11 +218,25 @@ class ControlsPanel(QWidget):
             if not addon:
                 self._refresh("addon")
                 return
-        if self._studio.loaded != (self._controls.get("model"), addon):
-            self._studio.choose_addon(addon)
+        if self._studio.models.loaded != (self._controls.get("model"), addon):
+            self._studio.models.choose_addon(addon)
+
+    def _show_user_default(self) -> None:
+        preference = self._studio.picks.preference
+        if preference is None:
+            self.stage_bar.clear_user_default()
+        else:
+            tau1, tau2, _guidance = preference.setting
+            self.stage_bar.set_user_default(tau1, tau2, preference.picks, preference.words())
+
+    def _use_user_default(self) -> None:
+        preference = self._studio.picks.preference
+        if preference is not None:
+            for name, value in zip(("tau1", "tau2", "guidance_scale"), preference.setting, strict=True):
+                self._controls.set(name, value)
 
     def _show_model_defaults(self) -> None:
-        defaults = self._studio.stage_defaults
+        defaults = self._studio.models.stage_defaults
         if defaults is None:
             self.stage_bar.clear_model_default()
             self.defaults_button.setToolTip("The model's own stage settings, once it has loaded")
@@ -224,11 +264,14 @@ class ControlsPanel(QWidget):
             "negative_prompt": lambda: self.negative.setText(c.get("negative_prompt").strip()),
             "model": self._show_model,
             "addon": self._show_addon,
+            "cache": lambda: self.cache.setCurrentIndex(max(self.cache.findData(c.get("cache")), 0)),
+            "compile": lambda: self.compile.setChecked(c.get("compile")),
         }
         # Showing a value must not write it back (and must not re-trigger autosave or a model load).
         blockers = [QSignalBlocker(w) for w in (self.stage_bar, self.guidance, self.steps, self.seed,
                                                  self.seed_lock, self.width_box, self.height_box,
-                                                 self.batch, self.negative, self.model, self.addon)]
+                                                 self.batch, self.negative, self.model, self.addon, self.cache,
+                                                 self.compile)]
         for key, update in updates.items():
             if name in ("", key):
                 update()
