@@ -109,3 +109,14 @@ def test_the_command_line_takes_a_cache_mode_and_compile():
     assert (args.cache, args.compile) == ("first-block", True)
     with pytest.raises(UsageError, match="argument --cache: invalid choice: 'teacache'"):
         build_parser().parse_args([*base, "--cache", "teacache"])
+
+
+def test_an_eval_setting_can_carry_a_cache_mode():
+    from squeeze_studio.eval.settings import parse_taus
+
+    setting = parse_taus("0.95,0.85,text,taylorseer")
+    assert (setting.name, setting.reading, setting.cache) == ("0.95/0.85 text taylorseer", "text", "taylorseer")
+    assert parse_taus("0.95,0.85,first-block").to_dict()["cache"] == "first-block"
+    assert parse_taus("0.95,0.85").name == "0.95/0.85"  # reports made before caches keep their names
+    with pytest.raises(ValueError, match="--taus wants 'tau1,tau2\\[,text\\]\\[,CACHE\\]'"):
+        parse_taus("0.95,0.85,teacache")
