@@ -9,6 +9,8 @@
    a 5 ms heartbeat ``QTimer`` (the largest gap between ticks beyond the interval). Target <= 50 ms.
 3. Preview cost: generation time with previews every step / with previews off (the engine's
    ``previews`` switch plus the worker's). Target <= 1.05.
+4. The longest GUI stall while 100 jobs are queued during a generation, and while they run
+   (``bench_queue.py``). Target <= 50 ms.
 
 The generation benchmarks use the real engine on the tiny random-weight model (``build_tiny_model``)
 at 512 x 512, so the numbers measure the app's own overhead, not a real model's speed.
@@ -196,7 +198,7 @@ class Run:
         self.studio.client.worker.release()
         loaded = []
         self.studio.client.worker.memory.connect(lambda _text: loaded.append(1))
-        self.studio.preload_model()
+        self.studio.models.preload_model()
         self._wait(lambda: loaded)
 
     def generate(self, watch: bool) -> tuple[float, list[float]]:
@@ -302,17 +304,17 @@ def tick():
     clock.restart()
 heartbeat.timeout.connect(tick)
 def ready():  # connected to the studio's signals, which arrive on the GUI thread
-    if studio.device_name:
+    if studio.models.device_name:
         heartbeat.stop()
         print("GAPS", max(gaps[1:]) - 5.0, len(gaps), flush=True)
         window.close()
         app.quit()
-studio.status_changed.connect(ready)
+studio.models.status_changed.connect(ready)
 studio.message.connect(lambda text: (print("FAILED", text, flush=True), window.close(), app.quit()))
 def start():
     clock.start()
     heartbeat.start()
-    studio.preload_model()
+    studio.models.preload_model()
 QTimer.singleShot(200, start)
 app.exec()
 """
@@ -369,6 +371,9 @@ def main() -> None:
     rows = [] if args.skip_start else bench_cold_start(args.repeats)
     rows += bench_load_stall(3)
     rows += bench_generation(max(args.repeats // 2, 3), args.size, args.steps)
+    from bench_queue import bench_queue_stall
+
+    rows += bench_queue_stall()
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
             "qt_platform": os.environ.get("QT_QPA_PLATFORM", "offscreen"),

@@ -100,7 +100,7 @@ def main() -> int:
         studio.job_finished.disconnect(loop.quit)
         previews += studio.generation.previews_received
         if number % args.compare_every == 0 and len(studio.history.records) >= 2:
-            studio.compare_records(studio.history.records[:4])
+            studio.outputs.compare_records(studio.history.records[:4])
             app.processEvents()
             workspace.tabs.setCurrentWidget(workspace.canvas)
         if number == WARM_UP:

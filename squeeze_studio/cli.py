@@ -16,6 +16,7 @@ from .memory.modes import DESCRIPTIONS, MEMORY_MODES
 from .request import CACHE_MODES, GenerationRequest
 
 USAGE_ERROR = 2
+DEFAULT_STEPS = 20
 
 
 class UsageError(Exception):
@@ -56,22 +57,63 @@ def version() -> str:
         return __version__
 
 
+class _SubjectAction(argparse.Action):
+    """``--subject NAME``: the ``--ref`` images that follow belong to the subject NAME (``args.subjects``)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        groups = getattr(namespace, "subjects", None) or []
+        namespace.subjects = [*groups, {"name": value, "refs": []}]
+
+
+class _RefAction(argparse.Action):
+    """``--ref IMG``: one more reference, of the subject named last (or of the one unnamed subject)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        groups = getattr(namespace, "subjects", None) or [{"name": "", "refs": []}]
+        groups[-1]["refs"].append(value)
+        namespace.subjects = groups
+        namespace.ref = [*(namespace.ref or []), value]
+
+
+def subjects_of(groups: list[dict] | None) -> list[dict]:
+    """The request's ``subjects`` from ``--subject``/``--ref`` groups: [] for one subject, else each named group
+    with its reference count. A named subject without a ``--ref`` after it is a usage error."""
+    groups = [group for group in groups or [] if group["name"] or group["refs"]]
+    empty = [group["name"] for group in groups if not group["refs"]]
+    if empty:
+        raise UsageError(f"--subject {empty[0]} has no --ref after it")
+    if len(groups) < 2:
+        return []
+    return [{"name": group["name"] or f"subject {i + 1}", "count": len(group["refs"])}
+            for i, group in enumerate(groups)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="squeeze", description="Squeeze Studio, headless.")
     parser.add_argument("--version", action="version", version=f"squeeze {version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = commands.add_parser("generate", help="generate an image of a subject from references + instruction")
-    gen.add_argument("--ref", action="append", required=True, metavar="IMG", help="reference image (repeatable)")
-    gen.add_argument("--prompt", required=True, help="the instruction")
+    gen.add_argument("--ref", action=_RefAction, metavar="IMG",
+                     help="reference image (repeatable; required without --batch)")
+    gen.add_argument("--subject", action=_SubjectAction, metavar="NAME",
+                     help="several subjects in one image: the --ref images after it show NAME (repeatable); the "
+                          "instruction's first mention of NAME is tied to its pictures")
+    gen.add_argument("--prompt", help="the instruction (required without --batch)")
+    gen.add_argument("--batch", metavar="FILE.jsonl",
+                     help="one generation per line, a JSON object of recipe fields (instruction, references, seed, "
+                          "tau1, …; the options here fill in the rest); --out is then a folder: one PNG per line")
     gen.add_argument("--negative", default=" ", help="negative prompt for guidance")
     gen.add_argument("--model", default=None,
                      help="model folder, cached repo id (e.g. Qwen/Qwen-Image-Edit-2509) or add-on folder "
                           "(default: the built-in demo model)")
     gen.add_argument("--addon", default=None, metavar="DIR", help="add-on folder for the model (connector + LoRA)")
     gen.add_argument("--out", required=True, metavar="FILE.png",
-                     help="where to write the PNG; missing folders are created")
-    gen.add_argument("--steps", type=int, default=20)
+                     help="where to write the PNG (with --batch: a folder); missing folders are created")
+    gen.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]", type=parse_lora,
+                     help="a LoRA .safetensors file (ComfyUI/kohya, lightx2v or diffusers naming) and its weight "
+                          "(default 1), repeatable; its recommended steps, guidance and taus apply unless given")
+    gen.add_argument("--steps", type=int, default=None, help=f"default: a LoRA's, else {DEFAULT_STEPS}")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--tau1", type=float, default=None,
                      help="above: MLLM only (no reference tokens); default: the model's")
@@ -109,21 +151,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def request_from_args(args, source) -> GenerationRequest:
+    """The request the options ask for (with ``--batch``, what each line's fields are laid over): a value not
+    given comes from the LoRAs' recommended settings, then the model's stage defaults, then ``DEFAULT_STEPS``."""
+    defaults, lora = source.stage_defaults, lora_settings(args.lora)
+    pick = lambda given, *options: next(o for o in (given, *options) if o is not None)  # noqa: E731
+    return GenerationRequest(
+        instruction=args.prompt or "", references=[str(p) for p in args.ref or []], negative_prompt=args.negative,
+        tau1=pick(args.tau1, lora.tau1, defaults.tau1), tau2=pick(args.tau2, lora.tau2, defaults.tau2),
+        guidance_scale=pick(args.cfg, lora.guidance_scale, defaults.guidance_scale),
+        num_inference_steps=pick(args.steps, lora.steps, DEFAULT_STEPS), seed=args.seed, width=args.width,
+        height=args.height, loras=[{"path": path, "weight": weight} for path, weight in args.lora],
+        subjects=subjects_of(getattr(args, "subjects", None)), cache=args.cache, compile=args.compile,
+    )
+
+
 def run_generate(args) -> int:
     from .hub.resolve import resolve_model
     from .recipe import save_png
     from .references import load_references
 
+    if args.batch:
+        from .batch import run_batch
+
+        source = resolve_model(args.model, args.addon)  # never touches the network
+        return run_batch(args, source, request_from_args(args, source), check_prompt_length, save_or_keep)
+    if not args.ref or args.prompt is None:
+        raise UsageError("the following arguments are required: "
+                         + ", ".join(name for name, value in (("--ref", args.ref), ("--prompt", args.prompt))
+                                     if not value and value != ""))
     out = check_output_path(args.out)
-    source = resolve_model(args.model, args.addon)  # never touches the network
-    defaults = source.stage_defaults
-    pick = lambda given, default: default if given is None else given  # noqa: E731
-    request = GenerationRequest(
-        instruction=args.prompt, references=[str(p) for p in args.ref], negative_prompt=args.negative,
-        tau1=pick(args.tau1, defaults.tau1), tau2=pick(args.tau2, defaults.tau2),
-        guidance_scale=pick(args.cfg, defaults.guidance_scale), num_inference_steps=args.steps,
-        seed=args.seed, width=args.width, height=args.height, cache=args.cache, compile=args.compile,
-    )
+    source = resolve_model(args.model, args.addon)
+    request = request_from_args(args, source)
+    defaults, lora = source.stage_defaults, lora_settings(args.lora)
     request.validate()
     check_prompt_length(source.folder, request.instruction)  # fail fast, before the model loads
     check_prompt_length(source.folder, request.negative_prompt, "negative prompt")
@@ -149,6 +209,8 @@ def run_generate(args) -> int:
     if None in (args.tau1, args.tau2, args.cfg):
         used = (f"; model defaults tau1 {request.tau1:g}, tau2 {request.tau2:g}, cfg {request.guidance_scale:g}: "
                 f"{defaults.origin}")
+    if lora.origin:
+        used += f"; LoRA settings ({request.num_inference_steps} steps): {lora.origin}"
     peak = engine.measured_peak()
     if peak is not None:
         used += f"; peak VRAM {peak / 2**30:.1f} GiB measured, {plan.vram_bytes / 2**30:.1f} GiB planned"
@@ -160,6 +222,39 @@ def run_generate(args) -> int:
         used += f"; {event.info['compile']}"
     print(f"wrote {path} ({event.seconds:.1f} s{used})", file=sys.stderr)
     return 0
+
+
+def parse_lora(text: str) -> tuple[str, float]:
+    """``PATH[:WEIGHT]`` -> (path, weight); the weight is whatever follows the last colon when it is a number, so
+    ``C:\\loras\\a.safetensors`` is a path."""
+    path, colon, weight = text.rpartition(":")
+    if colon and path and not path.endswith(("\\", "/")):
+        try:
+            return path, float(weight)
+        except ValueError:
+            pass
+    return text, 1.0
+
+
+def lora_settings(loras: list[tuple[str, float]]):
+    """The steps, guidance and taus the given LoRAs recommend (the first that names each wins; weight 0 counts
+    for nothing); checks every file is a .safetensors LoRA before the model loads."""
+    from .hub.defaults import LoraDefaults
+    from .hub.lora_files import check_lora_file, lora_defaults
+
+    found: dict = {}
+    origins = []
+    for path, weight in loras:
+        check_lora_file(path)
+        if weight == 0:
+            continue
+        defaults = lora_defaults(path)
+        for key in ("steps", "guidance_scale", "tau1", "tau2"):
+            if getattr(defaults, key) is not None and key not in found:
+                found[key] = getattr(defaults, key)
+                if defaults.origin not in origins:
+                    origins.append(defaults.origin)
+    return LoraDefaults(**found, origin="; ".join(origins))
 
 
 def check_output_path(given: str) -> Path:
@@ -229,7 +324,7 @@ def save_or_keep(event, out: Path, save_png) -> Path:
     """Save the result to ``out``; if that fails (disk full, permission, the folder gone), keep it in the temp
     folder and raise ``UsageError`` naming both. Nothing made is lost."""
     try:
-        return save_png(event.image, out, event.request, event.info)
+        return save_png(event.image, out, event.request, event.info, event.copy_paste)
     except OSError as error:
         reason = error.strerror or str(error).splitlines()[0] or type(error).__name__
         import tempfile
@@ -238,7 +333,7 @@ def save_or_keep(event, out: Path, save_png) -> Path:
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-seed{event.request.seed}"
         kept = Path(tempfile.gettempdir()) / f"squeeze-{stamp}.png"
         try:
-            save_png(event.image, kept, event.request, event.info)
+            save_png(event.image, kept, event.request, event.info, event.copy_paste)
         except OSError as second:
             raise UsageError(f"cannot save {out} ({reason}), nor a copy in {kept.parent} "
                              f"({second.strerror or second}): the result is lost") from None

@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from .copy_paste import copy_paste
 from .errors import first_line
 from .events import GenerationCancelled, ImageResult, StepEvent
 from .memory.plan import vae_tiling
+from .pictures import name_pictures
 from .pipeline import SqueezePipeline, StepUpdate
 from .pipeline.pipeline_squeeze import NonFiniteError
 from .references import load_references
@@ -185,7 +187,9 @@ class Engine:
 
         Bad input raises here, before the first step; the returned iterator does the work."""
         request = self.resolve(request)
+        request = request.replace(loras=described_loras(request.loras))  # name and sha256 for the recipe
         images = self.check(request)
+        self.apply_loras(request)
         singles = [request.replace(seed=request.seed + i, batch_count=1) for i in range(request.batch_count)]
         return self._run_all(singles, images, should_cancel)
 
@@ -194,19 +198,32 @@ class Engine:
         """One image per variation (fields such as tau1, tau2, seed, guidance_scale overridden). The
         references and instruction are shared, so the MLLM runs once for the whole sweep."""
         base = self.resolve(request)
+        base = base.replace(loras=described_loras(base.loras))
         singles = [base.replace(**changes, batch_count=1) for changes in variations]
         images = self.check(base)
         for single in singles:
             self.check(single, images)
+        self.apply_loras(base)
         return self._run_all(singles, images, should_cancel)
+
+    def apply_loras(self, request: GenerationRequest) -> None:
+        """Put ``request.loras`` on the model (``SqueezePipeline.set_loras``: files already loaded are not read
+        again); ``EngineError`` in one line for a file that is not a LoRA of this model."""
+        from .pipeline import LoraSpec
+
+        specs = [LoraSpec(lora["path"], float(lora.get("weight", 1.0)), lora.get("name", "")) for lora in request.loras]
+        try:
+            self.pipe.set_loras(specs)
+        except ValueError as error:
+            raise EngineError(first_line(error)) from None
 
     def check(self, request: GenerationRequest, images=None) -> list:
         """Validate ``request`` against this model; returns the loaded reference images."""
         request.validate()
         images = load_references(request.references) if images is None else images
-        self.pipe.check_inputs(images, request.instruction, request.height, request.width,
-                               request.num_inference_steps, request.tau1, request.tau2, request.guidance_scale,
-                               request.negative_prompt)
+        self.pipe.check_inputs(images, name_pictures(request.instruction, request.subjects), request.height,
+                               request.width, request.num_inference_steps, request.tau1, request.tau2,
+                               request.guidance_scale, request.negative_prompt)
         return images
 
     def _run_all(self, singles, images, should_cancel):
@@ -243,7 +260,8 @@ class Engine:
         else:
             self.pipe.vae.disable_tiling()
         stream = self.pipe.stream(
-            image=images, prompt=request.instruction, negative_prompt=request.negative_prompt,
+            image=images, prompt=name_pictures(request.instruction, request.subjects),
+            negative_prompt=request.negative_prompt,
             tau1=request.tau1, tau2=request.tau2, guidance_scale=request.guidance_scale,
             num_inference_steps=request.num_inference_steps, height=request.height, width=request.width,
             generator=torch.Generator("cpu").manual_seed(request.seed), output_type="pt", check_finite=True,
@@ -266,7 +284,8 @@ class Engine:
                     note = self._compile_timing(seconds) if self.compiled else note
                     if note:
                         info["compile"] = note
-                    yield ImageResult(image, request, seconds, index, info)
+                    yield ImageResult(image, request, seconds, index, info,
+                                      copy_paste(image, images) if images else None)
         except NonFiniteError as error:
             raise EngineError(
                 f"{error} from {self.model_name} ({str(self.pipe.transformer.dtype).removeprefix('torch.')} on "
@@ -306,6 +325,22 @@ class Engine:
     @staticmethod
     def _hint(lighter: str) -> str:
         return f": try --memory {lighter}" if lighter else ": try a smaller size or fewer references"
+
+
+def described_loras(loras: list[dict]) -> list[dict]:
+    """``loras`` with each one's name (its file's stem when none is given) and sha256 filled in; ``EngineError``
+    for a file that is missing or not a .safetensors file."""
+    from .hub.lora_files import check_lora_file, file_sha256, lora_name
+
+    described = []
+    for lora in loras:
+        try:
+            path = check_lora_file(lora["path"])
+        except ValueError as error:
+            raise EngineError(first_line(error)) from None
+        described.append({"path": str(lora["path"]), "weight": float(lora.get("weight", 1.0)),
+                          "name": lora.get("name") or lora_name(path), "sha256": file_sha256(path)})
+    return described
 
 
 SAFE_LIBRARIES = ("diffusers", "transformers")

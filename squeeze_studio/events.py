@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from .copy_paste import CopyPaste
 from .request import GenerationRequest
 
 
@@ -27,13 +28,16 @@ class StepEvent:
 class ImageResult:
     """One finished image and the exact request (seed included) that made it. ``info``: what the run took
     (``forward_passes``, ``full_passes``: transformer calls, and those the step cache skipped nothing of) and, when
-    compiling, ``compile`` (one line on what compiling cost); the PNG recipe stores it beside the request."""
+    compiling, ``compile`` (one line on what compiling cost); the PNG recipe stores it beside the request.
+    ``copy_paste``: how much the image is one of the request's references pasted back (``copy_paste.CopyPaste``:
+    ``score``, ``reference`` counted from 0, ``over`` the threshold); ``None`` without references."""
 
     image: Image.Image
     request: GenerationRequest
     seconds: float
     batch_index: int = 0
     info: dict = field(default_factory=dict)
+    copy_paste: CopyPaste | None = None
 
 
 class GenerationCancelled(Exception):

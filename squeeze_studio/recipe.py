@@ -21,6 +21,8 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from .copy_paste import CopyPaste
+from .pictures import subject_legend
 from .request import GenerationRequest
 
 PARAMETERS_KEY = "parameters"
@@ -36,7 +38,8 @@ def _printable(text: str) -> str:
     return "".join("\ufffd" if c not in "\t\n" and unicodedata.category(c) == "Cc" else c for c in text)
 
 
-def parameters_text(request: GenerationRequest, width: int, height: int, info: dict | None = None) -> str:
+def parameters_text(request: GenerationRequest, width: int, height: int, info: dict | None = None,
+                    copy_paste: CopyPaste | None = None) -> str:
     """A1111-style summary: instruction, negative prompt, then one line of ``Key: value`` pairs."""
     fields = [
         ("Steps", request.num_inference_steps),
@@ -49,29 +52,45 @@ def parameters_text(request: GenerationRequest, width: int, height: int, info: d
         ("Stage tau2", request.tau2),
         ("References", len(request.references)),
     ]
+    if len(request.subjects) > 1:
+        fields.append(("Subjects", subject_legend(request.subjects)))
     if request.addon:  # A1111 names LoRAs the same way: the file's stem
         fields.insert(6, ("Add-on", Path(request.addon).name))
+    if request.loras:  # as A1111 writes them: name:weight, and the start of each file's sha256
+        fields.append(("LoRAs", " ".join(f"{_lora_label(lora)}:{lora.get('weight', 1.0):g}" for lora in request.loras)))
+        fields.append(("Lora hashes", '"' + ", ".join(f"{_lora_label(lora)}: {lora.get('sha256', '')[:12]}"
+                                                      for lora in request.loras) + '"'))
     if request.cache != "none":
         fields.append(("Step cache", request.cache))
     if request.compile:
         fields.append(("Compiled", "yes"))
     if info and "forward_passes" in info:
         fields.append(("Forward passes", info["forward_passes"]))
+    if copy_paste is not None:  # references counted from 1, as the window names them
+        fields.append(("Copy-paste", f"{copy_paste.score:.2f} from reference {copy_paste.reference + 1}"))
     settings = ", ".join(f"{key}: {value}" for key, value in fields)
     return _printable(f"{request.instruction}\nNegative prompt: {request.negative_prompt}\n{settings}")
 
 
-def save_png(image: Image.Image, path: str | os.PathLike, request: GenerationRequest, info: dict | None = None) -> Path:
+def _lora_label(lora: dict) -> str:
+    return (lora.get("name") or Path(str(lora.get("path", ""))).stem).replace(",", " ").replace(":", " ")
+
+
+def save_png(image: Image.Image, path: str | os.PathLike, request: GenerationRequest,
+             info: dict | None = None, copy_paste: CopyPaste | None = None) -> Path:
     """Write ``image`` with its recipe to ``path`` atomically: a temp file in the same folder, flushed to disk,
     renamed over ``path``. On any failure the temp file is removed and ``path`` is untouched. ``info``: what the
-    run took (``ImageResult.info``: forward passes, ...), stored as ``"result"`` beside the request, never restored."""
+    run took (``ImageResult.info``: forward passes, ...), stored as ``"result"`` beside the request, never restored;
+    ``copy_paste``: the image's copy-paste score (``copy_paste.CopyPaste``), stored as ``"copy_paste"``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     chunks = PngImagePlugin.PngInfo()
-    chunks.add_text(PARAMETERS_KEY, parameters_text(request, image.width, image.height, info))
+    chunks.add_text(PARAMETERS_KEY, parameters_text(request, image.width, image.height, info, copy_paste))
     recipe = {"version": RECIPE_VERSION, "request": request.to_dict()}
     if info:
         recipe["result"] = info
+    if copy_paste is not None:
+        recipe["copy_paste"] = copy_paste.to_dict()
     chunks.add_text(RECIPE_KEY, json.dumps(recipe))
     fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".png", dir=path.parent)
     try:
@@ -107,11 +126,13 @@ class RecipeCheck:
 
     ``request``: the restored request, or ``None``. ``problem``: one line saying why a recipe that is there
     could not be restored ("" when the file simply has none, or it was fine). ``outside``: the paths in the
-    request (references, model folder, add-on) outside the user's folders: ask before following them."""
+    request (references, model folder, add-on) outside the user's folders: ask before following them.
+    ``copy_paste``: the result's copy-paste score as saved, or ``None`` (none saved, or not well-formed)."""
 
     request: GenerationRequest | None = None
     problem: str = ""
     outside: list[str] = field(default_factory=list)
+    copy_paste: CopyPaste | None = None
 
 
 def inspect_recipe(path: str | os.PathLike, user_folders: list[str | os.PathLike] | None = None) -> RecipeCheck:
@@ -155,7 +176,15 @@ def inspect_recipe(path: str | os.PathLike, user_folders: list[str | os.PathLike
     except ValueError as error:
         return RecipeCheck(problem=f"{name}: {error}")
     folders = [*default_user_folders(), path.parent, *(user_folders or [])]
-    return RecipeCheck(request, outside=outside_paths(request, folders))
+    return RecipeCheck(request, outside=outside_paths(request, folders), copy_paste=_saved_score(data))
+
+
+def _saved_score(data: dict) -> CopyPaste | None:
+    """The copy-paste score in a recipe, when there is a well-formed one (a bad one never blocks the restore)."""
+    try:
+        return CopyPaste.from_untrusted(data["copy_paste"]) if "copy_paste" in data else None
+    except ValueError:
+        return None
 
 
 def read_recipe(path: str | os.PathLike) -> GenerationRequest | None:
@@ -173,8 +202,8 @@ def default_user_folders() -> list[Path]:
 
 
 def outside_paths(request: GenerationRequest, folders: list[str | os.PathLike]) -> list[str]:
-    """The paths ``request`` names (references, a model or add-on folder; not a repo id or the demo) that are
-    relative or lie outside every folder in ``folders``, symlinks and ``..`` resolved. Lexically outside paths
+    """The paths ``request`` names (references, a model or add-on folder, LoRA files; not a repo id or the demo)
+    that are relative or lie outside every folder in ``folders``, symlinks and ``..`` resolved. Lexically outside paths
     are never touched on disk (a network path is not contacted)."""
     from .hub.source import DEMO_SPECS, looks_like_repo_id
 
@@ -185,6 +214,7 @@ def outside_paths(request: GenerationRequest, folders: list[str | os.PathLike]) 
         named.append(request.model)
     if request.addon:
         named.append(request.addon)
+    named.extend(lora["path"] for lora in request.loras)
     return [p for p in named if not _inside(p, roots)]
 
 

@@ -29,6 +29,9 @@ MAX_INSTRUCTION_TOKENS = 1024
 MAX_TEXT_CHARS = 32_768  # the engine's 1,024-token instruction cap is about 4,000 characters of English
 MAX_REFERENCES = 100
 MAX_PATH_CHARS = 4096
+MAX_SUBJECT_NAME_CHARS = 200
+MAX_LORAS = 16
+MAX_LORA_WEIGHT = 10.0  # |weight|; community LoRAs are used between about -2 and 2
 # Step caching (``pipeline.step_cache``): reuse transformer work between steps of a stage, at some quality cost.
 CACHE_MODES = ("none", "first-block", "taylorseer")
 
@@ -56,6 +59,12 @@ class GenerationRequest:
     batch_count: int = 1
     model: str = ""  # "" = the built-in demo; a folder or a repo id from the Hugging Face cache
     addon: str = ""  # an add-on folder for that model, or ""
+    # Several subjects in one image: consecutive runs of ``references``, e.g. [{"name": "dog", "count": 2},
+    # {"name": "toy", "count": 1}]; [] = all references show one subject. See ``pictures``.
+    subjects: list[dict] = field(default_factory=list)
+    # Community LoRAs, in order: {"path": a .safetensors file, "weight": float, "name": str, "sha256": str}. The
+    # engine fills name (the file's stem when empty) and sha256 (the file's content) for the recipe.
+    loras: list[dict] = field(default_factory=list)
     cache: str = "none"  # a step cache mode of CACHE_MODES
     compile: bool = False  # torch.compile the transformer's repeated blocks (CUDA only; the first image compiles)
 
@@ -81,6 +90,16 @@ class GenerationRequest:
                 raise ValueError(f"{name} must be at most {MAX_SIDE} (got {value})")
         if self.seed < 0:
             raise ValueError(f"seed must not be negative (got {self.seed})")
+        if self.subjects and sum(subject["count"] for subject in self.subjects) != len(self.references):
+            raise ValueError(f"the subjects hold {sum(s['count'] for s in self.subjects)} references but the request "
+                             f"has {len(self.references)}")
+        if len(self.loras) > MAX_LORAS:
+            raise ValueError(f"at most {MAX_LORAS} LoRAs at once (got {len(self.loras)})")
+        for lora in self.loras:
+            weight = lora.get("weight", 1.0)
+            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and abs(weight) <= MAX_LORA_WEIGHT):
+                raise ValueError(f"LoRA weight must be between -{MAX_LORA_WEIGHT:g} and {MAX_LORA_WEIGHT:g} "
+                                 f"(got {weight!r:.40} for {lora.get('name') or lora.get('path')})")
         if self.cache not in CACHE_MODES:
             raise ValueError(f"unknown cache mode {self.cache!r}; choose one of {', '.join(CACHE_MODES)}")
         if self.seed + self.batch_count - 1 > MAX_SEED:
@@ -136,6 +155,18 @@ def _checked(name: str, value: Any) -> Any:
         if len(value) > MAX_REFERENCES:
             fail(f"lists too many references ({len(value):,}; at most {MAX_REFERENCES})")
         return [_checked_path(name, item, fail) for item in value]
+    if name == "subjects":
+        if not isinstance(value, list) or len(value) > MAX_REFERENCES:
+            fail(f"is not a list of at most {MAX_REFERENCES} subjects")
+        subjects = []
+        for item in value:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                fail("holds a subject without a name")
+            count = item.get("count")
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_REFERENCES:
+                fail(f"holds a subject whose reference count is not 1 to {MAX_REFERENCES} (got {count!r:.40})")
+            subjects.append({"name": item["name"][:MAX_SUBJECT_NAME_CHARS], "count": count})
+        return subjects
     if name in ("tau1", "tau2", "guidance_scale"):
         try:
             number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
@@ -153,6 +184,12 @@ def _checked(name: str, value: Any) -> Any:
         if not 0 <= value <= bound:
             fail(f"is out of range (got {value}; 0 to {bound})")
         return value
+    if name == "loras":
+        if not isinstance(value, list):
+            fail(f"is not a list (got {type(value).__name__})")
+        if len(value) > MAX_LORAS:
+            fail(f"lists too many LoRAs ({len(value):,}; at most {MAX_LORAS})")
+        return [_checked_lora(item, fail) for item in value]
     if name == "cache":
         if not isinstance(value, str) or value not in CACHE_MODES:
             fail(f"is not a cache mode (got {value!r:.40}; one of {', '.join(CACHE_MODES)})")
@@ -162,6 +199,21 @@ def _checked(name: str, value: Any) -> Any:
             fail(f"is not true or false (got {value!r:.40})")
         return value
     return value  # a field added later without a check here: the dataclass takes it as it is
+
+
+def _checked_lora(item: Any, fail) -> dict:
+    if not isinstance(item, dict) or "path" not in item:
+        fail("holds an entry that is not a LoRA (an object with a path)")
+    weight = item.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not abs(weight) <= MAX_LORA_WEIGHT:
+        fail(f"holds a LoRA weight out of range (got {weight!r:.40})")
+    name, digest = item.get("name", ""), item.get("sha256", "")
+    if not isinstance(name, str) or len(name) > 256 or "\x00" in name:
+        fail("holds a LoRA name that is not short text")
+    if not isinstance(digest, str) or len(digest) > 64 or any(c not in "0123456789abcdef" for c in digest):
+        fail("holds a LoRA hash that is not a sha256 in hex")
+    return {"path": _checked_path("loras", item["path"], fail), "weight": float(weight), "name": name,
+            "sha256": digest}
 
 
 def _checked_path(name: str, value: Any, fail) -> str:

@@ -35,6 +35,27 @@ def test_recipes_from_newer_versions_keep_what_this_one_knows():
     assert request.seed == 3
 
 
+def test_loras_round_trip_and_untrusted_entries_are_refused(tmp_path):
+    import pytest
+
+    from squeeze_studio.recipe import inspect_recipe, outside_paths
+
+    lora = {"path": "/loras/style.safetensors", "weight": 0.8, "name": "style", "sha256": "ab" * 32}
+    request = GenerationRequest(instruction="x", loras=[lora], width=8, height=8)
+    path = save_png(Image.new("RGB", (8, 8)), tmp_path / "r.png", request)
+    assert read_recipe(path) == request
+    with Image.open(path) as image:
+        assert f'Lora hashes: "style: {"ab" * 6}"' in image.info[PARAMETERS_KEY]
+    assert outside_paths(request, [tmp_path]) == ["/loras/style.safetensors"]
+    assert inspect_recipe(path).outside == ["/loras/style.safetensors"]
+    for bad, message in ((["x"], "holds an entry that is not a LoRA"),
+                         ([{**lora, "weight": 1e9}], "holds a LoRA weight out of range"),
+                         ([{**lora, "sha256": "not hex"}], "holds a LoRA hash that is not a sha256"),
+                         ([lora] * 17, "lists too many LoRAs")):
+        with pytest.raises(ValueError, match=f"recipe field loras {message}"):
+            GenerationRequest.from_untrusted({"instruction": "x", "loras": bad})
+
+
 def test_the_recipe_records_the_speed_settings_and_the_forward_passes_but_restores_only_the_settings(tmp_path):
     request = GenerationRequest(instruction="the toy", cache="taylorseer", compile=True)
     path = save_png(Image.new("RGB", (8, 8)), tmp_path / "r.png", request, {"forward_passes": 24, "full_passes": 15})

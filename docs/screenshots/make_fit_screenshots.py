@@ -50,8 +50,8 @@ def main() -> None:
     window.show()
     window.first_start()
     studio = window.studio
-    studio.preload_model()
-    wait(lambda: studio.loaded is not None)
+    studio.models.preload_model()
+    wait(lambda: studio.models.loaded is not None)
     grab_screen(window, f"{name}-first-start.png")
     studio.controls.set_seed_locked(True)
     studio.controls.set("seed", 3)

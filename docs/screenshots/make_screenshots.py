@@ -132,9 +132,9 @@ def main() -> None:
     studio.subjects.rename(0, "Striped toy")
     ws.editor.setPlainText(instruction)
     studio.controls.set("model", str(model))
-    studio.preload_model()
-    wait(lambda: studio.loaded is not None)
-    studio.subjects.add_images(references[:studio.reference_cap])  # the demo model takes two
+    studio.models.preload_model()
+    wait(lambda: studio.models.loaded is not None)
+    studio.subjects.add_images(references[:studio.models.reference_cap])  # the demo model takes two
     studio.controls.set("num_inference_steps", args.steps)
     studio.controls.set("width", args.size)
     studio.controls.set("height", args.size)
@@ -168,7 +168,7 @@ def main() -> None:
     grab(window, f"comparison-sweep{suffix}.png")
 
     records = studio.history.records
-    studio.compare_records([records[1], records[0]], SPLIT)
+    studio.outputs.compare_records([records[1], records[0]], SPLIT)
     wait(lambda: not ws.comparison_view.split_view.image_b.isNull())
     ws.comparison_view.split_slider.setValue(420)
     grab(window, f"comparison-split{suffix}.png")

@@ -78,7 +78,7 @@ def add_references(window: MainWindow, paths: list[str]) -> None:
     subjects = window.studio.subjects
     if subjects.current.images:
         subjects.add_subject("From command line")
-    window.studio.drop_paths(paths, allow_recipe=False)
+    window.studio.inputs.drop_paths(paths, allow_recipe=False)
 
 
 def install_asyncio_loop(app: QApplication):
@@ -155,7 +155,7 @@ class AppStart:
     def _preload_model(self) -> None:
         if not self._preloaded and self.window.studio is not None:
             self._preloaded = True
-            self.window.studio.preload_model()
+            self.window.studio.models.preload_model()
 
     def run(self) -> int:
         self.window.show()

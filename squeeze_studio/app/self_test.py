@@ -62,10 +62,10 @@ def _generate_and_check(configure: Callable | None, timeout_s: float, start: flo
         if not studio.generate():
             return f"self-test failed: could not start a generation: {window.last_message}", False
         loop.exec()
-        if outcome != ["done"] or not studio.results:
+        if outcome != ["done"] or not studio.outputs.results:
             why = failures[-1] if failures else ("timed out" if not outcome else outcome[0])
             return f"self-test failed: generation {why}", False
-        result = studio.results[-1]
+        result = studio.outputs.results[-1]
         image = Image.open(result.path)
         pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
         expected = (result.request.width, result.request.height)
@@ -83,7 +83,8 @@ def _generate_and_check(configure: Callable | None, timeout_s: float, start: flo
 
         from .. import __version__
 
-        return (f"self-test passed: {studio.model_name} on {studio.device_name}, {image.width}x{image.height} in "
+        models = studio.models
+        return (f"self-test passed: {models.model_name} on {models.device_name}, {image.width}x{image.height} in "
                 f"{result.seconds:.1f} s ({time.perf_counter() - start:.1f} s with start-up), pixel std {spread:.1f}; "
                 f"Squeeze Studio {__version__}, torch {torch.__version__}"), True
     finally:

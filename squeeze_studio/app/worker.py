@@ -97,6 +97,7 @@ class SavedResult:
     thumbnail_png: bytes
     label: str = ""  # for sweep cells: the settings that differ, e.g. "τ1 0.95 · τ2 0.85"
     info: dict = field(default_factory=dict)  # ``ImageResult.info``: forward passes, what compiling cost
+    copy_paste: Any = None  # the engine's ``copy_paste.CopyPaste`` for this image (None without references)
 
 
 @dataclass
@@ -112,6 +113,7 @@ class UnsavedResult:
     folder: str          # where it should have gone
     reason: str          # one line: why it was not saved
     label: str = ""
+    copy_paste: Any = None  # as SavedResult's
 
 
 def save_problem(error: OSError) -> str:
@@ -301,13 +303,13 @@ class EngineWorker(QObject):
         image = pil_to_qimage(event.image)
         label = job.labels[event.batch_index] if 0 <= event.batch_index < len(job.labels) else ""
         try:
-            path = save_png(event.image, folder / day / name, event.request, event.info)
+            path = save_png(event.image, folder / day / name, event.request, event.info, event.copy_paste)
         except OSError as error:
             log.warning("could not save a result in %s: %s", folder, error)
             return UnsavedResult(event.request, event.seconds, event.batch_index, image, event.image, str(folder),
-                                 save_problem(error), label)
+                                 save_problem(error), label, event.copy_paste)
         return SavedResult(str(path), event.request, event.seconds, event.batch_index, image,
-                           qimage_to_png_bytes(thumbnail(image)), label, event.info)
+                           qimage_to_png_bytes(thumbnail(image)), label, event.info, event.copy_paste)
 
     def _report_memory(self) -> None:
         if self._engine is not None:

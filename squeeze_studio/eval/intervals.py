@@ -117,3 +117,17 @@ def verdict(ci95: Sequence[float] | None, paper_sign: int | None = None) -> str:
     if paper_sign is None:
         return "higher" if sign > 0 else "lower"
     return "agrees with the paper" if sign == paper_sign else "disagrees with the paper"
+
+
+def ratio_interval(numerators: np.ndarray, denominators: np.ndarray, draws: int = DRAWS, seed: int = SEED
+                   ) -> list[float] | None:
+    """The 95 % bootstrap interval of ``sum(numerators) / sum(denominators)`` with the examples (one entry of
+    each per example, e.g. true positives and flagged outputs) resampled; resamples with no denominator are
+    left out. ``None`` when there is nothing to divide by."""
+    num, den = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
+    if not len(den) or den.sum() == 0:
+        return None
+    index = _resamples(len(den), draws, seed)
+    totals = den[index].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _interval(np.where(totals > 0, num[index].sum(axis=1) / totals, np.nan))

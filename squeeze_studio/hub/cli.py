@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 
@@ -19,14 +20,15 @@ def add_models_parser(subparsers) -> argparse.ArgumentParser:
         "models", help="list, download, verify and remove models",
         description="The models on this machine: the built-in demo, Hugging Face cache entries and added folders.")
     commands = p.add_subparsers(dest="models_command", required=True, parser_class=type(p),
-                                metavar="{list,download,verify,add,remove,plan}")
+                                metavar="{list,download,verify,add,remove,plan,lora-defaults}")
 
     ls = commands.add_parser("list", help="what is installed: where, size on disk, complete or not, kind")
     ls.set_defaults(func=run_list)
 
     get = commands.add_parser("download", help="download a known model or a repo id into the Hugging Face cache",
                               description="Resumable: complete files are kept, run it again after a stop.")
-    get.add_argument("name", metavar="NAME_OR_REPO", help="registry name (squeeze models list shows them) or repo id")
+    get.add_argument("name", metavar="NAME_OR_REPO",
+                     help="registry name of a model or LoRA (squeeze models list shows them) or repo id")
     get.add_argument("--revision", default=None, help="branch, tag or commit (default: the registry's, else main)")
     get.add_argument("--quiet", action="store_true", help="no progress bar")
     get.set_defaults(func=run_download)
@@ -61,7 +63,54 @@ def add_models_parser(subparsers) -> argparse.ArgumentParser:
                       help="cuda, cuda:1, mps or cpu (default: the best present, or cuda on a machine without a GPU)")
     plan.add_argument("--weights", default=None, metavar="FORMAT", help="fp8, int8, nf4 or a transformer file")
     plan.set_defaults(func=run_plan)
+
+    lora = commands.add_parser(
+        "lora-defaults", help="show or write the settings a LoRA recommends (steps, guidance, taus, scheduler)",
+        description="Written to FILE's sidecar NAME.squeeze.json (the LoRA file is not rewritten); without settings, "
+                    "shows the ones in use and where they come from.")
+    lora.add_argument("file", metavar="FILE.safetensors")
+    lora.add_argument("--steps", type=int, default=None)
+    lora.add_argument("--guidance", type=float, default=None, help="guidance scale (1 = no CFG)")
+    lora.add_argument("--tau1", type=float, default=None)
+    lora.add_argument("--tau2", type=float, default=None)
+    for flag, kind in (("shift", float), ("base-shift", float), ("max-shift", float), ("shift-terminal", _terminal),
+                       ("time-shift-type", str), ("dynamic-shifting", _on_off)):
+        lora.add_argument(f"--{flag}", type=kind, default=argparse.SUPPRESS, metavar=flag.split("-")[-1].upper(),
+                          help=f"scheduler {flag.replace('-', '_')}" + (" (on/off)" * (kind is _on_off)))
+    lora.set_defaults(func=run_lora_defaults)
     return p
+
+
+def _terminal(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
+def _on_off(text: str) -> bool:
+    if text.lower() not in ("on", "off"):
+        raise argparse.ArgumentTypeError("give on or off")
+    return text.lower() == "on"
+
+
+def run_lora_defaults(args) -> int:
+    from dataclasses import replace
+
+    from .defaults import LoraDefaults
+    from .lora_files import lora_defaults, sidecar_path, write_sidecar
+
+    keys = ("shift", "base_shift", "max_shift", "shift_terminal", "time_shift_type", "dynamic_shifting")
+    scheduler = {("use_" + k if k == "dynamic_shifting" else k): getattr(args, k) for k in keys if hasattr(args, k)}
+    given = {k: getattr(args, k) for k in ("steps", "tau1", "tau2") if getattr(args, k) is not None}
+    if args.guidance is not None:
+        given["guidance_scale"] = args.guidance
+    current = lora_defaults(args.file)
+    if given or scheduler:
+        current = replace(current, **given, scheduler={**current.scheduler, **scheduler})
+        path = write_sidecar(args.file, LoraDefaults.from_dict(current.to_dict(), "the given values"))
+        print(f"wrote {path}")
+    origin = f" ({current.origin})" if current.origin and not (given or scheduler) else ""
+    text = json.dumps(current.to_dict()) if current.to_dict() else "none: the model's own settings apply"
+    print(f"{sidecar_path(args.file).name.removesuffix('.squeeze.json')}: {text}{origin}")
+    return 0
 
 
 def run_list(args) -> int:
@@ -82,14 +131,22 @@ def run_list(args) -> int:
         print()
     for k in missing:
         print(f"not installed: {k.key} ({k.repo_id}, ~{human_size(k.download_bytes)}): squeeze models download {k.key}")
+    from .registry import KNOWN_LORAS
+
+    print()
+    for lora in KNOWN_LORAS:
+        print(f"LoRA {lora.key}: {lora.title}, ~{human_size(lora.download_bytes)}: squeeze models download {lora.key}")
     return 0
 
 
 def run_download(args) -> int:
     from .manager import DownloadCancelled, check_space, download, download_size, human_size, repo_for
+    from .registry import known_lora
 
-    repo_id, revision = repo_for(args.name, args.revision)
-    needed = download_size(repo_id, revision)
+    lora = known_lora(args.name)
+    repo_id, revision = (lora.repo_id, args.revision or lora.revision) if lora else repo_for(args.name, args.revision)
+    files = [lora.filename] if lora else None
+    needed = download_size(repo_id, revision, files)
     free, where = check_space(needed)
     print(f"{repo_id}@{revision}: {human_size(needed)} to download, {human_size(free)} free on {where}",
           file=sys.stderr)
@@ -110,7 +167,7 @@ def run_download(args) -> int:
 
     try:
         with logging_redirect_tqdm([logging.getLogger(download.__module__)]):  # "stopping…" on its own line
-            path = download(repo_id, revision, progress=progress, needed=needed)
+            path = download(repo_id, revision, progress=progress, needed=needed, files=files)
     except (KeyboardInterrupt, DownloadCancelled):
         if bar is not None:
             bar.close()
@@ -119,6 +176,10 @@ def run_download(args) -> int:
         return CANCELLED
     if bar is not None:
         bar.close()
+    if lora:
+        path = path / lora.filename
+        print(f"use it with: squeeze generate --lora {path} (it brings {lora.defaults.steps} steps, guidance "
+              f"{lora.defaults.guidance_scale:g} and its scheduler settings)", file=sys.stderr)
     print(f"downloaded {repo_id} to {path}", file=sys.stderr)
     return 0
 

@@ -6,13 +6,15 @@
   τ2 = 0.85 would run most steps with the null instruction on a model never trained for that, so its default
   is its own behaviour: τ1 = 1, τ2 = 0 (MLLM + VAE at every step), CFG 4.0 as Qwen-Image-Edit is run.
 - An add-on carries its own in ``squeeze_addon.json`` (``hub.addon`` reads them; ``hub.resolve`` picks).
+- A LoRA may recommend steps, guidance, τ and scheduler settings (``LoraDefaults``; ``hub.lora_files`` finds them).
 
 Imports nothing else from ``hub``. Plain Python: the window shows these before torch loads.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STAGE_DEFAULTS_FILE = "stage_defaults.json"
@@ -68,3 +70,60 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path.name} in {path.parent} is not a JSON object")
     return data
+
+
+# The FlowMatchEulerDiscreteScheduler settings a LoRA may set: its noise schedule, nothing else.
+SCHEDULER_KEYS = {"shift": float, "base_shift": float, "max_shift": float, "use_dynamic_shifting": bool,
+                  "time_shift_type": str, "shift_terminal": (float, type(None)), "base_image_seq_len": int,
+                  "max_image_seq_len": int}
+
+
+@dataclass(frozen=True)
+class LoraDefaults:
+    """What a LoRA recommends; ``None`` leaves the model's (or the user's) own value."""
+
+    steps: int | None = None
+    guidance_scale: float | None = None
+    tau1: float | None = None
+    tau2: float | None = None
+    scheduler: dict = field(default_factory=dict, hash=False)  # SCHEDULER_KEYS only
+    origin: str = ""
+
+    def to_dict(self) -> dict:
+        data = {k: v for k, v in asdict(self).items() if v not in (None, {}, "")}
+        data.pop("origin", None)
+        return data
+
+    @classmethod
+    def from_dict(cls, data, origin: str) -> LoraDefaults:
+        """``ValueError`` in one line naming ``origin`` for a key or value out of place."""
+        if not isinstance(data, dict):
+            raise ValueError(f"LoRA defaults in {origin} are not a JSON object")
+        unknown = sorted(set(data) - {"steps", "guidance_scale", "tau1", "tau2", "scheduler"})
+        if unknown:
+            raise ValueError(f"LoRA defaults in {origin}: unknown key {unknown[0]!r}")
+        steps = data.get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000):
+            raise ValueError(f"LoRA defaults in {origin}: steps must be a whole number from 1 to 1000")
+        numbers = {}
+        for key in ("guidance_scale", "tau1", "tau2"):
+            value = data.get(key)
+            top = math.inf if key == "guidance_scale" else 1.0
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 <= value <= top or not math.isfinite(value)):
+                raise ValueError(f"LoRA defaults in {origin}: {key} out of range (got {value!r:.40})")
+            numbers[key] = None if value is None else float(value)
+        if None not in (numbers["tau1"], numbers["tau2"]) and numbers["tau2"] > numbers["tau1"]:
+            raise ValueError(f"LoRA defaults in {origin}: tau2 must not exceed tau1")
+        scheduler = data.get("scheduler") or {}
+        if not isinstance(scheduler, dict):
+            raise ValueError(f"LoRA defaults in {origin}: scheduler is not an object")
+        for key, value in scheduler.items():
+            kind = SCHEDULER_KEYS.get(key)
+            if kind is None:
+                raise ValueError(f"LoRA defaults in {origin}: scheduler setting {key!r} is not one a LoRA may set")
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, kind) or kind is not bool and isinstance(value, bool):
+                raise ValueError(f"LoRA defaults in {origin}: scheduler {key} has the wrong type")
+        return cls(steps, numbers["guidance_scale"], numbers["tau1"], numbers["tau2"], dict(scheduler), origin)

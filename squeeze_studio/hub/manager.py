@@ -246,18 +246,20 @@ def _check_online() -> None:
         raise ValueError("offline mode is on (HF_HUB_OFFLINE=1): unset it to download")
 
 
-def download_size(repo_id: str, revision: str = "main") -> int:
-    """Bytes of ``repo_id`` at ``revision`` not yet in the cache. Asks the Hub: call it only when the user asked."""
+def download_size(repo_id: str, revision: str = "main", files: list[str] | None = None) -> int:
+    """Bytes of ``repo_id`` at ``revision`` (only ``files``, when given) not yet in the cache. Asks the Hub: call it
+    only when the user asked."""
     from huggingface_hub import snapshot_download
 
     _check_online()
     endpoint = _endpoint()
     try:
-        files = snapshot_download(repo_id, revision=revision, cache_dir=hf_cache_dir(), endpoint=endpoint,
-                                  dry_run=True, tqdm_class=_progress_class(0, None, lambda: False))
+        listed = snapshot_download(repo_id, revision=revision, cache_dir=hf_cache_dir(), endpoint=endpoint,
+                                   dry_run=True, allow_patterns=files,
+                                   tqdm_class=_progress_class(0, None, lambda: False))
     except Exception as error:  # noqa: BLE001 - turned into one line below
         raise _hub_error(error, repo_id, revision, endpoint) from None
-    return sum(f.file_size or 0 for f in files if f.will_download)
+    return sum(f.file_size or 0 for f in listed if f.will_download)
 
 
 def check_space(needed: int) -> tuple[int, Path]:
@@ -270,8 +272,10 @@ def check_space(needed: int) -> tuple[int, Path]:
 
 
 def download(repo_id: str, revision: str = "main", progress: Callable[[int, int], None] | None = None,
-             should_cancel: Callable[[], bool] | None = None, *, needed: int | None = None) -> Path:
-    """Fetch ``repo_id`` into the Hugging Face cache and return its snapshot folder.
+             should_cancel: Callable[[], bool] | None = None, *, needed: int | None = None,
+             files: list[str] | None = None) -> Path:
+    """Fetch ``repo_id`` (only ``files``, when given: one LoRA of a repo of many) into the Hugging Face cache and
+    return its snapshot folder.
 
     ``progress(done, total)`` is called from download threads (marshal it to a GUI thread yourself) with bytes
     fetched in this run out of ``total`` still needed. ``should_cancel()`` is polled (from those threads and
@@ -282,7 +286,7 @@ def download(repo_id: str, revision: str = "main", progress: Callable[[int, int]
 
     _check_online()
     endpoint = _endpoint()
-    needed = download_size(repo_id, revision) if needed is None else needed
+    needed = download_size(repo_id, revision, files) if needed is None else needed
     check_space(needed)
     stop = threading.Event()
 
@@ -294,7 +298,7 @@ def download(repo_id: str, revision: str = "main", progress: Callable[[int, int]
     def fetch() -> None:
         try:
             outcome["path"] = snapshot_download(repo_id, revision=revision, cache_dir=hf_cache_dir(),
-                                                endpoint=endpoint,
+                                                endpoint=endpoint, allow_patterns=files,
                                                 tqdm_class=_progress_class(needed, progress, cancelled))
         except BaseException as error:  # noqa: BLE001 - handed to the calling thread
             outcome["error"] = error

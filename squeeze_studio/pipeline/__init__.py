@@ -1,4 +1,5 @@
 """The diffusers-style SqueezePipeline."""
+from .loras import LoraSpec
 from .pipeline_squeeze import SqueezePipeline, SqueezePipelineOutput, StepUpdate
 
-__all__ = ["SqueezePipeline", "SqueezePipelineOutput", "StepUpdate"]
+__all__ = ["LoraSpec", "SqueezePipeline", "SqueezePipelineOutput", "StepUpdate"]

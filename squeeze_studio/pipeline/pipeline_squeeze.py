@@ -152,6 +152,17 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         pipe.stage_defaults = model.stage_defaults
         return pipe
 
+    def set_loras(self, loras) -> list[str]:
+        """Apply community LoRAs to the transformer, replacing the previous list: ``loras`` holds
+        ``pipeline.loras.LoraSpec(path, weight, name)`` (or dicts with those keys). Files are ``.safetensors`` in
+        diffusers/peft, ComfyUI/kohya or lightx2v naming; each gets its weight, beside an add-on's own LoRA. A file
+        already loaded is not read again; one that does not fit this transformer is refused in one line
+        (``ValueError``) and nothing changes. ``set_loras([])`` returns to the model alone. A LoRA's scheduler
+        settings (``hub.lora_files.lora_defaults``) apply while it is active. Returns the adapter names in use."""
+        from .loras import set_loras
+
+        return set_loras(self, loras)
+
     @property
     def step_cache(self) -> StepCache:
         """The step cache of the transformer in use (a new one if the transformer was swapped)."""

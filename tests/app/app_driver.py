@@ -8,10 +8,15 @@ script instead of a person. It prints one JSON object per line on stdout:
   (``quit-loading`` mode): it waits (up to a minute) until the worker thread has begun the start-up load, and says
   whether it had, so a quit that found no load running cannot pass for one that did not wait;
 - ``{"event": "loaded"}`` from the worker thread the moment a model load finishes (``quit-loading`` mode), so the
-  test can tell whether the quit waited for it.
+  test can tell whether the quit waited for it;
+- ``queue`` mode: a first start runs one job and queues ``QUEUED_JOBS`` - 1 more, then says
+  ``{"event": "queued", "seeds": [...]}`` (the queue file is written by then) and ``result`` with ``seed`` per
+  result; a restart says ``{"event": "queue", "seeds": [...], "paused": ...}`` (what came back), resumes, and says
+  ``{"event": "drained"}`` once every job has run, then quits.
 
     python tests/app/app_driver.py generate REF...        # generate forever, until killed
     python tests/app/app_driver.py quit-loading REF...    # close the window while the model loads
+    python tests/app/app_driver.py queue REF...           # queue jobs (first start) or drain the queue (restart)
 
 ``$SQUEEZE_STUDIO_HOME`` names the data folder (the results go in it too).
 """
@@ -31,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 # What the first child sets up; later children must restore exactly this.
 WORK = {"instruction": "the toy on a beach at sunset", "num_inference_steps": 6, "tau1": 0.9, "tau2": 0.6,
         "guidance_scale": 3.0}
+QUEUED_JOBS = 4
 
 
 def say(**event) -> None:
@@ -86,12 +92,39 @@ def main() -> int:
                 controls.set(name, value)
             studio.autosaver.save_now()
             say(event="work-saved")
-        studio.history.added.connect(lambda record: say(event="result", path=record.path))
+        studio.history.added.connect(lambda record: say(event="result", path=record.path, seed=record.request.seed))
+        if mode == "queue":
+            drive_queue(window)
+            return
         studio.job_finished.connect(lambda _outcome: QTimer.singleShot(0, studio.generate))
         studio.generate()
 
     window.first_painted.connect(lambda: QTimer.singleShot(0, built))
     return start.run()
+
+
+def drive_queue(window) -> None:
+    from PySide6.QtCore import QTimer
+
+    from squeeze_studio.app.persistence.queue_file import flush
+
+    studio = window.studio
+    if window.fresh_start:
+        studio.controls.set("num_inference_steps", 2)
+        for _ in range(QUEUED_JOBS):
+            studio.generate()  # the first runs, the others queue
+        flush()  # on disk: from here on a kill -9 must lose none of them
+        say(event="queued", seeds=[job.request.seed for job in studio.queue.jobs])
+        return
+    say(event="queue", seeds=[job.request.seed for job in studio.queue.jobs], paused=studio.queue.paused)
+
+    def drained(_outcome) -> None:
+        if not studio.queue.jobs and not studio.busy:
+            say(event="drained")
+            QTimer.singleShot(0, window.close)
+
+    studio.job_finished.connect(drained)
+    studio.set_queue_paused(False)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ class FakeEngine:
     def __init__(self, model_path: str = "", pause_after_step: int | None = None,
                  stage_defaults: StageDefaults = PAPER_DEFAULTS, addon: str = "", device: str = "cpu",
                  memory: str = "auto", free_vram: int | None = None, peak: int | None = None,
-                 out_of_memory_at_step: int | None = None, step_seconds: float = 0.0):
+                 out_of_memory_at_step: int | None = None, step_seconds: float = 0.0, paste_reference: bool = False):
         self.model_path = model_path or "fake-demo"
         self.addon = addon
         self.model_name = "fake-model"
@@ -65,6 +65,7 @@ class FakeEngine:
         self.mllm_runs = 0
         self.pause_after_step = pause_after_step
         self.step_seconds = step_seconds  # how long each step takes (a real model's step)
+        self.paste_reference = paste_reference  # the result is reference 1 pasted back, scored by the real measure
         self.steps_run = 0                # steps finished over the engine's life
         self.paused = threading.Event()   # set while the fake waits mid-run
         self.resume = threading.Event()   # the test sets it to let the run go on
@@ -120,7 +121,15 @@ class FakeEngine:
                         if should_cancel():
                             raise GenerationCancelled()
             colour = (int(single.tau1 * 255), int(single.tau2 * 255), single.seed % 256)
-            yield ImageResult(Image.new("RGB", (width, height), colour), single, 0.01, index)
+            image = Image.new("RGB", (width, height), colour)
+            if self.paste_reference and single.references:
+                from squeeze_studio.copy_paste import copy_paste
+
+                references = [Image.open(path).convert("RGB") for path in single.references]
+                image = references[0].resize((width, height))
+                yield ImageResult(image, single, 0.01, index, copy_paste=copy_paste(image, references))
+                continue
+            yield ImageResult(image, single, 0.01, index)
 
 
 class FakeEngineFactory:

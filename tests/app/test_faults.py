@@ -443,7 +443,7 @@ def test_a_history_database_locked_past_the_timeout_is_one_line_and_keeps_the_pn
     try:
         with qtbot.waitSignal(studio.job_finished, timeout=LONG):
             studio.generate()  # waits out the busy timeout in the result's slot
-        [result] = studio.results
+        [result] = studio.outputs.results
     finally:
         other.rollback()
         other.close()
@@ -504,7 +504,7 @@ def test_an_unwritable_results_folder_keeps_the_image_for_save_as(make_window, q
     with qtbot.waitSignal(studio.job_finished, timeout=LONG) as finished:
         studio.generate()
     assert finished.args == ["done"]  # the job went on: both images were made
-    assert len(studio.unsaved) == 2 and len(studio.history.records) == 1
+    assert len(studio.outputs.unsaved) == 2 and len(studio.history.records) == 1
     message = window.last_message
     assert words in message and str(results) in message and "Save result as" in message and "\n" not in message
     assert window.save_as_button.isVisible() and window.save_as_action.isEnabled()
@@ -512,7 +512,7 @@ def test_an_unwritable_results_folder_keeps_the_image_for_save_as(make_window, q
     assert digest(results) == before  # nothing already saved was touched, no temp file left
     assert first.is_file()
 
-    seeds = [result.request.seed for result in studio.unsaved]
+    seeds = [result.request.seed for result in studio.outputs.unsaved]
     chosen = iter([tmp_path / "elsewhere" / "kept-1.png", tmp_path / "elsewhere" / "kept-2"])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(next(chosen)), "PNG"))
     window.save_as_button.click()
@@ -522,7 +522,7 @@ def test_an_unwritable_results_folder_keeps_the_image_for_save_as(make_window, q
     assert window.save_as_button.isVisible()  # one more to go
     window.save_as_action.trigger()
     assert read_recipe(tmp_path / "elsewhere" / "kept-2.png").seed == seeds[1]  # ".png" added
-    assert not studio.unsaved and not window.save_as_button.isVisible()
+    assert not studio.outputs.unsaved and not window.save_as_button.isVisible()
     assert digest(results) == before
 
 
@@ -539,7 +539,7 @@ def test_a_results_folder_deleted_while_running_is_made_again(make_window, qtbot
     with qtbot.waitSignal(studio.job_finished, timeout=LONG):
         factory.engine.resume.set()
     [record] = studio.history.records
-    assert Path(record.path).is_file() and not studio.unsaved
+    assert Path(record.path).is_file() and not studio.outputs.unsaved
 
 
 def test_unsaved_results_are_kept_in_the_data_folder_at_quit(make_window, qtbot, images, studio_home, monkeypatch):
@@ -548,7 +548,7 @@ def test_unsaved_results_are_kept_in_the_data_folder_at_quit(make_window, qtbot,
     fail_writes_under(monkeypatch, studio_home / "results", errno.EROFS)
     with qtbot.waitSignal(window.studio.job_finished, timeout=LONG):
         window.studio.generate()
-    assert len(window.studio.unsaved) == 1
+    assert len(window.studio.outputs.unsaved) == 1
     window.close()
     [kept] = (studio_home / "unsaved").glob("*.png")
     assert read_recipe(kept) is not None

@@ -64,7 +64,7 @@ def test_first_start_loads_a_sample_and_ctrl_enter_makes_a_result(window_maker, 
     with qtbot.waitSignal(studio.job_finished, timeout=LONG) as finished:
         qtbot.keyClick(window.workspace.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert finished.args == ["done"]
-    [result] = studio.results
+    [result] = studio.outputs.results
     assert Path(result.path).is_file() and Path(result.path).is_relative_to(paths.results_dir())
     assert result.request.instruction == sample.instructions[0]
     assert Image.open(result.path).size == (32, 32)  # the fake engine's native size
@@ -113,7 +113,7 @@ def test_results_go_to_the_pictures_folder_and_the_data_folder_is_the_engines(wi
     window.workspace.editor.setPlainText("the subject on a red background")
     with qtbot.waitSignal(window.studio.job_finished, timeout=LONG):
         window.studio.generate()
-    [result] = window.studio.results
+    [result] = window.studio.outputs.results
     assert Path(result.path).parent.parent == fresh_user / "Pictures" / "Squeeze Studio"
     assert (fresh_user / ".local" / "share" / "squeeze-studio" / "history.sqlite").is_file()
 
@@ -121,7 +121,7 @@ def test_results_go_to_the_pictures_folder_and_the_data_folder_is_the_engines(wi
     window.set_results_folder(str(chosen))  # File > Results folder…
     with qtbot.waitSignal(window.studio.job_finished, timeout=LONG):
         window.studio.generate()
-    assert Path(window.studio.results[-1].path).is_relative_to(chosen)
+    assert Path(window.studio.outputs.results[-1].path).is_relative_to(chosen)
     assert paths.results_dir() == chosen  # kept in the settings for the next start
 
 
@@ -152,7 +152,7 @@ def test_the_old_doubled_data_folder_is_moved_in_and_its_history_still_opens(win
     assert window.studio.subjects.references() == [str(home / "pasted" / "pasted-1.png")]
     assert window.workspace.history_strip.list.count() == 1
     with qtbot.waitSignal(window.studio.canvas_image, timeout=LONG) as shown:
-        window.studio.show_record(record)  # the old result still opens
+        window.studio.outputs.show_record(record)  # the old result still opens
     assert not shown.args[0].isNull()
 
 

@@ -26,7 +26,7 @@ def test_full_generation_streams_a_preview_per_step_and_records_the_result(make_
 
     assert steps_seen == [(step, 5, True) for step in range(1, 6)]
     assert studio.generation.previews_received == 5
-    [result] = studio.results
+    [result] = studio.outputs.results
     assert Path(result.path).is_file()
     recipe = read_recipe(result.path)
     assert recipe.instruction == "the toy on a beach at sunset"
@@ -71,7 +71,7 @@ def test_cancel_takes_effect_within_one_step_with_the_real_engine(make_window, q
         studio.generate()
     assert finished.args == ["cancelled"]
     assert steps_seen == [1, 2, 3]
-    assert studio.results == [] and window.workspace.history_strip.list.count() == 0
+    assert studio.outputs.results == [] and window.workspace.history_strip.list.count() == 0
     qtbot.waitUntil(lambda: not studio.busy, timeout=LONG)
     assert window.workspace.generate_button.isEnabled()
 

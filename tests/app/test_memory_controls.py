@@ -40,9 +40,9 @@ def combo_items(combo) -> list[str]:
 def loaded(window, qtbot, factory=None):
     """Wait for the model (and the plan for the current size that follows it) to arrive."""
     studio = window.studio
-    with qtbot.waitSignal(studio.stage_defaults_changed, timeout=LONG):
-        studio.preload_model()
-    qtbot.waitUntil(lambda: studio.plan is not None, timeout=LONG)
+    with qtbot.waitSignal(studio.models.stage_defaults_changed, timeout=LONG):
+        studio.models.preload_model()
+    qtbot.waitUntil(lambda: studio.models.plan is not None, timeout=LONG)
 
 
 def generate(window, qtbot, outcome: str = "done") -> None:
@@ -88,17 +88,17 @@ def test_a_plan_that_does_not_fit_says_which_mode_would_and_a_click_takes_it(mak
     window = make_window(factory)
     loaded(window, qtbot)
     row, studio = memory_row(window), window.studio
-    with qtbot.waitSignal(studio.stage_defaults_changed, timeout=LONG):
+    with qtbot.waitSignal(studio.models.stage_defaults_changed, timeout=LONG):
         row.mode.activated.emit(row.mode.findData("full"))
-    qtbot.waitUntil(lambda: (studio.plan or {}).get("mode") == "full", timeout=LONG)
+    qtbot.waitUntil(lambda: (studio.models.plan or {}).get("mode") == "full", timeout=LONG)
     assert factory.settings[-1] == ("", "full")
     assert row.plan_label.text() == plan_line("full")
     assert row.note_label.text() == "does not fit in 23.4 GiB free VRAM: try group-offload"
     assert row.use_button.isVisible() and row.use_button.text() == "Use group-offload"
 
-    with qtbot.waitSignal(studio.stage_defaults_changed, timeout=LONG):
+    with qtbot.waitSignal(studio.models.stage_defaults_changed, timeout=LONG):
         row.use_button.click()
-    qtbot.waitUntil(lambda: (studio.plan or {}).get("mode") == "group-offload", timeout=LONG)
+    qtbot.waitUntil(lambda: (studio.models.plan or {}).get("mode") == "group-offload", timeout=LONG)
     assert factory.settings[-1] == ("", "group-offload") and row.mode.currentText() == "group-offload"
     assert not row.note_row.isVisible()
 
@@ -108,15 +108,15 @@ def test_device_and_mode_are_remembered_across_starts(make_window, qtbot):
     window = make_window(factory)
     loaded(window, qtbot)
     row = memory_row(window)
-    with qtbot.waitSignal(window.studio.stage_defaults_changed, timeout=LONG):
+    with qtbot.waitSignal(window.studio.models.stage_defaults_changed, timeout=LONG):
         row.device.activated.emit(row.device.findData("cpu"))
     assert factory.settings[-1] == ("cpu", "auto")
-    with qtbot.waitSignal(window.studio.stage_defaults_changed, timeout=LONG):
+    with qtbot.waitSignal(window.studio.models.stage_defaults_changed, timeout=LONG):
         row.mode.activated.emit(row.mode.findData("model-offload"))
     assert factory.settings[-1] == ("cpu", "model-offload")
     assert row.plan_label.text() == plan_line("model-offload", "cpu")
     loads = factory.loads
-    window.studio.choose_memory(device="cpu")  # already loaded like that: no second load
+    window.studio.models.choose_memory(device="cpu")  # already loaded like that: no second load
     assert factory.loads == loads
     window.close()
 
@@ -167,10 +167,10 @@ def test_out_of_memory_while_loading_names_a_lighter_mode_and_the_next_generatio
     assert row.note_label.text() == message.removeprefix("Could not load model: ")
     assert row.use_button.isVisible() and row.use_button.text() == "Use group-offload"
 
-    with qtbot.waitSignal(studio.stage_defaults_changed, timeout=LONG):
+    with qtbot.waitSignal(studio.models.stage_defaults_changed, timeout=LONG):
         row.use_button.click()
     generate(window, qtbot)
-    assert factory.settings[-1] == ("", "group-offload") and studio.results
+    assert factory.settings[-1] == ("", "group-offload") and studio.outputs.results
     assert not row.note_row.isVisible() and row.plan_label.text().endswith("measured peak 5.9 GiB")
 
 
@@ -182,12 +182,12 @@ def test_out_of_memory_at_step_k_is_one_line_and_the_next_generation_works(make_
     generate(window, qtbot, "failed")
     assert window.last_message == ("out of memory at step 3 of 4 with memory mode group-offload at 32x32: try "
                                    "memory mode sequential")
-    assert studio.generation.phase == "idle" and not studio.results
+    assert studio.generation.phase == "idle" and not studio.outputs.results
     assert row.note_label.text() == window.last_message and row.use_button.text() == "Use sequential"
 
     loads = factory.loads
     generate(window, qtbot)  # the same engine, still loaded
-    assert factory.loads == loads and len(studio.results) == 1
+    assert factory.loads == loads and len(studio.outputs.results) == 1
     assert not row.note_row.isVisible()
 
 
@@ -228,7 +228,7 @@ def test_the_real_engine_runs_out_of_memory_at_load_and_at_step_k_then_works(mak
                                    "size or fewer references")
     assert memory_row(window).note_label.text() == window.last_message
     generate(window, qtbot)
-    assert len(studio.results) == 1 and Path(studio.results[0].path).is_file()
+    assert len(studio.outputs.results) == 1 and Path(studio.outputs.results[0].path).is_file()
     assert memory_row(window).plan_label.text().startswith("plan: ") and "RAM (full on cpu)" in \
         memory_row(window).plan_label.text()
 
@@ -262,14 +262,14 @@ def render_screenshot(path: Path) -> None:
     studio = Studio(gpu_factory(), restore_session=False)
     try:
         studio.controls.set("model", "Qwen/Qwen-Image-Edit-2509")
-        studio.recent_models = ["Qwen/Qwen-Image-Edit-2509"]
-        studio.recent_models_changed.emit()
-        studio.stage_defaults = {"tau1": BASE_DEFAULTS.tau1, "tau2": BASE_DEFAULTS.tau2,
+        studio.models.recent_models = ["Qwen/Qwen-Image-Edit-2509"]
+        studio.models.recent_models_changed.emit()
+        studio.models.stage_defaults = {"tau1": BASE_DEFAULTS.tau1, "tau2": BASE_DEFAULTS.tau2,
                                  "guidance_scale": BASE_DEFAULTS.guidance_scale, "origin": BASE_DEFAULTS.origin}
-        studio.stage_defaults_changed.emit()
-        studio.apply_model_defaults()
-        studio._on_devices(["cuda", "cpu"])
-        studio._on_plan(plan_dict(fake_plan("auto", "cuda", FREE_24GB, height=1024, width=1024)))
+        studio.models.stage_defaults_changed.emit()
+        studio.models.apply_model_defaults()
+        studio.models._on_devices(["cuda", "cpu"])
+        studio.models._on_plan(plan_dict(fake_plan("auto", "cuda", FREE_24GB, height=1024, width=1024)))
         panel = ControlsPanel(studio)
         panel.advanced.set_expanded(True)  # folded on a short screen; the memory row is what this shows
         panel.resize(356, panel.sizeHint().height() + 6)

@@ -66,11 +66,11 @@ def test_using_a_cached_repo_loads_it_with_its_own_stage_defaults(make_window, q
     studio, panel = window.studio, window.workspace.controls_panel
     dialog = open_models(window, qtbot)
     dialog.installed.selectRow(row_of(dialog, STOCK_REPO))
-    with qtbot.waitSignal(studio.stage_defaults_changed, timeout=LONG):
+    with qtbot.waitSignal(studio.models.stage_defaults_changed, timeout=LONG):
         dialog.use_button.click()
 
-    assert studio.model_key() == (STOCK_REPO, "")
-    assert studio.recent_models == [STOCK_REPO]
+    assert studio.models.model_key() == (STOCK_REPO, "")
+    assert studio.models.recent_models == [STOCK_REPO]
     assert panel.model.currentText() == STOCK_REPO
     assert (studio.controls.get("tau1"), studio.controls.get("tau2")) == (1.0, 0.0)
     assert studio.controls.get("guidance_scale") == BASE_DEFAULTS.guidance_scale
@@ -90,15 +90,15 @@ def test_a_broken_model_folder_stays_out_of_the_recent_list(make_window, qtbot, 
     weights.unlink()
     window = make_window(default_engine_factory)
     studio, combo = window.studio, window.workspace.controls_panel.model
-    with qtbot.waitSignal(studio.stage_defaults_changed, timeout=LONG):
-        studio.choose_model(str(tiny_model))
-    assert studio.recent_models == [str(tiny_model)]
+    with qtbot.waitSignal(studio.models.stage_defaults_changed, timeout=LONG):
+        studio.models.choose_model(str(tiny_model))
+    assert studio.models.recent_models == [str(tiny_model)]
 
     with qtbot.waitSignal(studio.client.worker.failed, timeout=LONG):
-        studio.choose_model(str(broken))
-    qtbot.waitUntil(lambda: studio.loaded == (str(tiny_model), ""), timeout=LONG)  # the last good one, again
+        studio.models.choose_model(str(broken))
+    qtbot.waitUntil(lambda: studio.models.loaded == (str(tiny_model), ""), timeout=LONG)  # the last good one, again
 
-    assert studio.recent_models == [str(tiny_model)]
+    assert studio.models.recent_models == [str(tiny_model)]
     assert str(broken) not in [combo.itemData(i) for i in range(combo.count())]
     assert combo.currentData() == str(tiny_model)
     message = window.workspace.problems.text("run")  # a banner on the canvas (issue 22)
@@ -111,11 +111,11 @@ def test_a_failed_first_load_is_not_remembered(make_window, qtbot, tmp_path):
     (folder / "model_index.json").write_text("{}")
     factory = FakeEngineFactory(broken={str(folder): f"unreadable model_index.json in {folder}"})
     window = make_window(factory)
-    window.studio.choose_model(str(folder))
+    window.studio.models.choose_model(str(folder))
     qtbot.waitUntil(lambda: window.last_message.startswith("Could not load model"), timeout=LONG)
-    assert window.studio.recent_models == []
+    assert window.studio.models.recent_models == []
     assert window.last_message == f"Could not load model: unreadable model_index.json in {folder}"
-    assert window.studio.model_name == "No model loaded"
+    assert window.studio.models.model_name == "No model loaded"
 
 
 def test_switching_models_moves_the_stage_bar_to_each_models_default(make_window, qtbot, tmp_path):
@@ -124,8 +124,8 @@ def test_switching_models_moves_the_stage_bar_to_each_models_default(make_window
     factory = FakeEngineFactory(defaults={str(base): BASE_DEFAULTS})
     window = make_window(factory)
     studio, bar = window.studio, window.workspace.controls_panel.stage_bar
-    with qtbot.waitSignal(studio.stage_defaults_changed, timeout=LONG):
-        studio.choose_model(str(base))
+    with qtbot.waitSignal(studio.models.stage_defaults_changed, timeout=LONG):
+        studio.models.choose_model(str(base))
     assert bar.values() == (1.0, 0.0) and bar.shows_model_marker()
     assert BASE_DEFAULTS.origin in window.last_message
 
@@ -141,8 +141,8 @@ def test_switching_models_moves_the_stage_bar_to_each_models_default(make_window
     window.workspace.controls_panel.defaults_button.click()  # τ and guidance back to the model's
     assert [studio.controls.get(name) for name in ("tau1", "tau2", "guidance_scale")] == [1.0, 0.0, 4.0]
 
-    with qtbot.waitSignal(studio.stage_defaults_changed, timeout=LONG):
-        studio.choose_model("")  # the demo: the paper's default
+    with qtbot.waitSignal(studio.models.stage_defaults_changed, timeout=LONG):
+        studio.models.choose_model("")  # the demo: the paper's default
     assert bar.values() == (0.95, 0.85) and not bar.shows_model_marker()
     assert studio.controls.get("guidance_scale") == 2.5
 
@@ -150,8 +150,8 @@ def test_switching_models_moves_the_stage_bar_to_each_models_default(make_window
 def test_a_first_start_takes_the_models_defaults(make_window, qtbot):
     tuned = BASE_DEFAULTS.__class__(0.9, 0.6, 3.0, "demo-model/stage_defaults.json")
     window = make_window(FakeEngineFactory(defaults={"": tuned}))  # no session yet
-    with qtbot.waitSignal(window.studio.stage_defaults_changed, timeout=LONG):
-        window.studio.preload_model()
+    with qtbot.waitSignal(window.studio.models.stage_defaults_changed, timeout=LONG):
+        window.studio.models.preload_model()
     assert [window.studio.controls.get(n) for n in ("tau1", "tau2", "guidance_scale")] == [0.9, 0.6, 3.0]
     assert window.last_message.endswith("from: demo-model/stage_defaults.json")
 
@@ -166,8 +166,8 @@ def test_a_restored_session_keeps_its_stage_values_when_the_model_loads(make_win
     first.close()
 
     second = make_window(FakeEngineFactory(defaults={str(base): BASE_DEFAULTS}))
-    with qtbot.waitSignal(second.studio.stage_defaults_changed, timeout=LONG):
-        second.studio.preload_model()
+    with qtbot.waitSignal(second.studio.models.stage_defaults_changed, timeout=LONG):
+        second.studio.models.preload_model()
     assert (second.studio.controls.get("tau1"), second.studio.controls.get("tau2")) == (0.7, 0.3)
     assert second.workspace.controls_panel.stage_bar.model_default() == (1.0, 0.0)  # shown, not applied
 
@@ -180,16 +180,16 @@ def test_the_add_on_picker_loads_an_add_on_and_remembers_it_across_sessions(make
     window = make_window(factory)
     picker = window.workspace.controls_panel.addon
     assert picker.currentText() == "No add-on" and picker.toolTip()
-    with qtbot.waitSignal(window.studio.stage_defaults_changed, timeout=LONG):
-        window.studio.choose_addon(str(addon))
+    with qtbot.waitSignal(window.studio.models.stage_defaults_changed, timeout=LONG):
+        window.studio.models.choose_addon(str(addon))
     assert factory.loaded[-1] == ("", str(addon))
-    assert window.studio.recent_addons == [str(addon)]
+    assert window.studio.models.recent_addons == [str(addon)]
     assert picker.currentText() == "my-addon"
     assert window.workspace.controls_panel.stage_bar.values() == (0.9, 0.6)
     window.close()
 
     later = make_window(FakeEngineFactory())
-    assert later.studio.recent_addons == [str(addon)]
+    assert later.studio.models.recent_addons == [str(addon)]
     assert later.studio.controls.get("addon") == str(addon)
     assert later.workspace.controls_panel.addon.currentText() == "my-addon"
 
@@ -202,7 +202,7 @@ def test_a_session_from_before_add_ons_still_opens(make_window, studio_home):
         "version": 1, "subjects": [{"name": "Toy", "images": []}], "current": 0,
         "controls": {"instruction": "the toy", "tau1": 0.8, "tau2": 0.5, "model": ""}, "recent_models": []}))
     window = make_window()
-    assert window.studio.controls.get("addon") == "" and window.studio.recent_addons == []
+    assert window.studio.controls.get("addon") == "" and window.studio.models.recent_addons == []
     assert window.studio.controls.get("tau1") == 0.8
 
 
@@ -218,9 +218,9 @@ def test_a_recipe_naming_a_repo_id_is_not_a_missing_folder(make_window, qtbot, t
     png = save_png(Image.new("RGB", (16, 16)), tmp_path / "from-repo.png", request)
     factory = FakeEngineFactory(defaults={STOCK_REPO: BASE_DEFAULTS})
     window = make_window(factory)
-    with qtbot.waitSignal(window.studio.stage_defaults_changed, timeout=LONG):
+    with qtbot.waitSignal(window.studio.models.stage_defaults_changed, timeout=LONG):
         drop_files(window.workspace.canvas.view.viewport(), [str(png)])
-    assert window.studio.model_key() == (STOCK_REPO, "")
+    assert window.studio.models.model_key() == (STOCK_REPO, "")
     assert "gone" not in window.last_message
     assert (window.studio.controls.get("tau1"), window.studio.controls.get("tau2")) == (0.9, 0.1)  # the recipe's
 

@@ -48,8 +48,8 @@ class CappedFactory(FakeEngineFactory):
 
 def loaded_window(make_window, qtbot, factory):
     window = make_window(factory)
-    window.studio.preload_model()
-    qtbot.waitUntil(lambda: window.studio.loaded is not None, timeout=30_000)
+    window.studio.models.preload_model()
+    qtbot.waitUntil(lambda: window.studio.models.loaded is not None, timeout=30_000)
     return window
 
 
@@ -68,7 +68,7 @@ def test_a_folder_of_1000_images_is_capped_at_the_models_reference_count(make_wi
 
 def test_the_cap_comes_from_the_loaded_model(make_window, qtbot, images):
     window = loaded_window(make_window, qtbot, CappedFactory(2))
-    assert window.studio.reference_cap == 2
+    assert window.studio.models.reference_cap == 2
     drop_files(window.workspace.gallery.list.viewport(), images)
     assert window.studio.subjects.references() == images[:2]
     assert "takes at most 2 references" in window.workspace.problems.text("subjects")
@@ -165,7 +165,7 @@ def test_a_result_that_could_not_be_saved_is_said_in_full(make_window, qtbot, im
     prepare(window, images[:1], steps=2)
     with qtbot.waitSignal(window.studio.job_finished, timeout=LONG):
         window.studio.generate()
-    qtbot.waitUntil(lambda: bool(window.studio.unsaved), timeout=30_000)
+    qtbot.waitUntil(lambda: bool(window.studio.outputs.unsaved), timeout=30_000)
     banner = window.workspace.problems.banners["run"]
     assert banner.isVisible() and banner.label.wordWrap()
     assert banner.text().startswith(f"Could not save to {blocked / 'results'}")

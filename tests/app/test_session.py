@@ -105,13 +105,13 @@ def test_a_subject_saved_as_a_library_reopens_later(make_window, images, studio_
     window = make_window()
     window.studio.subjects.rename(0, "Red toy")
     window.studio.subjects.add_images(images[:2])
-    window.studio.save_library()
+    window.studio.inputs.save_library()
     [library] = libraries.list_libraries()
     assert library.name == "Red toy" and library.folder.is_relative_to(studio_home)
     assert len(library.images) == 2
 
     later = make_window()
-    later.studio.open_library(library)
+    later.studio.inputs.open_library(library)
     assert later.studio.subjects.current.name == "Red toy"
     assert later.studio.subjects.references() == library.images
     assert "Opened library" in later.last_message

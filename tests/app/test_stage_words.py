@@ -17,8 +17,8 @@ def shown_texts(widget) -> list[str]:
 def test_the_stage_controls_speak_plain_words(make_window, qtbot):
     window = make_window()
     studio, panel = window.studio, window.workspace.controls_panel
-    studio.preload_model()
-    qtbot.waitUntil(lambda: studio.stage_defaults is not None, timeout=LONG)
+    studio.models.preload_model()
+    qtbot.waitUntil(lambda: studio.models.stage_defaults is not None, timeout=LONG)
     bar = panel.stage_bar
     words = bar.words()
     assert (words["left"], words["right"]) == ("◀ more identity", "more freedom ▶")  # the primary wording

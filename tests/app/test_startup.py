@@ -57,16 +57,16 @@ def test_main_opens_the_window_with_command_line_references(tmp_path, images):
         from PySide6.QtCore import QTimer
         from PySide6.QtWidgets import QApplication
         import threading
-        import squeeze_studio.app.model.studio as studio_module
+        import squeeze_studio.app.model.inputs_room as inputs_module
         from squeeze_studio.app.main import main
         from squeeze_studio.app.ui.main_window import MainWindow
 
         scanned_on = []
-        plan_drop = studio_module.plan_drop
+        plan_drop = inputs_module.plan_drop
         def recording_plan_drop(paths):
             scanned_on.append(threading.current_thread() is threading.main_thread())
             return plan_drop(paths)
-        studio_module.plan_drop = recording_plan_drop
+        inputs_module.plan_drop = recording_plan_drop
 
         app = QApplication([])
         tries = []
@@ -96,7 +96,7 @@ def test_the_model_loads_only_once_the_complete_window_is_painted(tmp_path):
         import sys
         from PySide6.QtCore import QEvent, QObject, QTimer
         from PySide6.QtWidgets import QApplication
-        import squeeze_studio.app.model.studio as studio_module
+        import squeeze_studio.app.model.models_room as models_module
         from squeeze_studio.app.main import AppStart, configure_application
 
         app = QApplication([])
@@ -111,7 +111,7 @@ def test_the_model_loads_only_once_the_complete_window_is_painted(tmp_path):
                 return False
         paints = Paints()
         window.installEventFilter(paints)
-        studio_module.Studio.preload_model = lambda self: events.append("load")
+        models_module.ModelsRoom.preload_model = lambda self: events.append("load")
         QTimer.singleShot(3000, window.close)
         start.run()
         print("FIRST", events[0], "LOADS", events.count("load"))

@@ -19,7 +19,7 @@ def test_sweep_runs_the_mllm_once_and_labels_every_cell(make_window, qtbot, tiny
 
     assert studio.client.worker.engine.mllm_runs == 1
     cells = len(SWEEP_TAUS) * 2
-    assert len(studio.results) == cells
+    assert len(studio.outputs.results) == cells
     assert window.workspace.tabs.currentWidget() is window.workspace.comparison_view
     comparison = studio.comparison
     assert comparison.mode == GRID and comparison.columns == len(SWEEP_TAUS)
@@ -27,7 +27,7 @@ def test_sweep_runs_the_mllm_once_and_labels_every_cell(make_window, qtbot, tiny
     labels = [cell.toolTip() for cell in window.workspace.comparison_view.cells]
     assert labels[0] == "seed 7 · τ1 1.00 · τ2 0.00 (MLLM + VAE throughout)"
     assert labels[-1] == "seed 8 · τ1 0.00 · τ2 0.00 (MLLM only)"
-    for item, result in zip(comparison.items, studio.results, strict=True):
+    for item, result in zip(comparison.items, studio.outputs.results, strict=True):
         assert result.label == item.label
         assert item.label.startswith(result_caption(result.request))  # one caption format
     strip = window.workspace.history_strip.list
@@ -69,7 +69,7 @@ def test_the_sweep_grid_has_equal_cells_in_tau_order_and_axis_labels(make_window
                        "τ1 0.80 / τ2 0.50\nlonger MLLM-only start", "τ1 0.70 / τ2 0.30\nyour setting",
                        "τ1 0.00 / τ2 0.00\nMLLM only"]  # identity to freedom, left to right
     assert rows == ["seed 7", "seed 8"]
-    taus = [(r.request.tau1, r.request.tau2) for r in window.studio.results]
+    taus = [(r.request.tau1, r.request.tau2) for r in window.studio.outputs.results]
     assert taus[:5] == sorted(taus[:5], reverse=True) and taus[5:] == taus[:5]
     qtbot.waitUntil(lambda: all(cell.view.isVisible() for cell in view.cells), timeout=LONG)
     sizes = {(cell.view.width(), cell.view.height()) for cell in view.cells}  # the images' room, not just the cells'

@@ -174,10 +174,10 @@ def test_choosing_a_model_folder_loads_it_and_remembers_it(make_window, qtbot, t
     window = make_window(fake_factory)
     folder = tmp_path / "my-model"
     folder.mkdir()
-    window.studio.choose_model(str(folder))
-    qtbot.waitUntil(lambda: fake_factory.loads == 1 and window.studio.model_name == "fake-model", timeout=LONG)
+    window.studio.models.choose_model(str(folder))
+    qtbot.waitUntil(lambda: fake_factory.loads == 1 and window.studio.models.model_name == "fake-model", timeout=LONG)
     combo = window.workspace.controls_panel.model
     assert combo.currentText() == "my-model" and combo.currentData() == str(folder)
-    assert window.studio.recent_models == [str(folder)]
+    assert window.studio.models.recent_models == [str(folder)]
     assert window.workspace.model_label.text() == "Model: fake-model"
     assert window.workspace.memory_label.text() == "RAM 0.1 GB"

@@ -21,8 +21,10 @@ def test_generate_writes_a_png_with_its_recipe(tmp_path, tiny_model_dir, referen
         image.load()
         assert image.size == (64, 64)
         assert "Seed: 7" in image.info["parameters"]
-        recipe = json.loads(image.info["squeeze_studio"])["request"]
+        stored = json.loads(image.info["squeeze_studio"])
+    recipe = stored["request"]
     assert recipe["references"] == reference_files and recipe["num_inference_steps"] == 3
+    assert len(stored["copy_paste"]["scores"]) == len(reference_files)  # the engine's score, recorded
     assert "denoising" in capsys.readouterr().err  # progress goes to stderr
 
 
@@ -114,3 +116,55 @@ def test_version_is_the_installed_packages():
     proc = subprocess.run([sys.executable, "-m", "squeeze_studio.cli", "--version"], capture_output=True, text=True,
                           timeout=120)
     assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, f"squeeze {version('squeeze-studio')}", "")
+
+
+@pytest.mark.slow  # a whole generation, as long as the cached-repo test above
+def test_lora_flag_records_each_lora_and_takes_its_settings(tmp_path, fake_hf_cache, reference_files, capsys):
+    """--lora PATH[:WEIGHT], repeatable: the recipe names each file, weight and sha256; a sidecar's steps and
+    guidance apply where none are given."""
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    from squeeze_studio.hub.defaults import LoraDefaults
+    from squeeze_studio.hub.lora_files import write_sidecar
+    from squeeze_studio.testing.loras import lora_tensors
+    from squeeze_studio.testing.tiny import build_qwen_image_components
+
+    transformer = build_qwen_image_components()["transformer"]  # the tiny stock model's architecture
+    style, fast = tmp_path / "style.safetensors", tmp_path / "fast.safetensors"
+    save_file(lora_tensors(transformer, "kohya", rank=4), str(style))
+    save_file(lora_tensors(transformer, "lightx2v", rank=8, alpha=1.0), str(fast))
+    write_sidecar(fast, LoraDefaults(steps=2, guidance_scale=1.0))
+    argv = ["generate", "--prompt", "a toy", "--out", str(tmp_path / "out.png"), "--ref", reference_files[0],
+            "--model", "Qwen/Qwen-Image-Edit-2509", "--width", "32", "--height", "32",
+            "--lora", f"{style}:0.5", "--lora", str(fast)]
+    assert main(argv) == 0
+    assert "LoRA settings (2 steps): fast.squeeze.json" in capsys.readouterr().err
+    with Image.open(tmp_path / "out.png") as image:
+        recipe = json.loads(image.info["squeeze_studio"])["request"]
+        parameters = image.info["parameters"]
+    digest = hashlib.sha256(style.read_bytes()).hexdigest()
+    assert recipe["loras"][0] == {"path": str(style), "weight": 0.5, "name": "style", "sha256": digest}
+    assert recipe["loras"][1]["name"] == "fast" and recipe["loras"][1]["weight"] == 1.0
+    assert (recipe["num_inference_steps"], recipe["guidance_scale"]) == (2, 1.0)
+    assert "LoRAs: style:0.5 fast:1" in parameters and f"style: {digest[:12]}" in parameters
+
+
+@pytest.mark.parametrize("given, expected", [("a.safetensors", ("a.safetensors", 1.0)),
+                                             ("a.safetensors:0.7", ("a.safetensors", 0.7)),
+                                             ("C:\\loras\\a.safetensors", ("C:\\loras\\a.safetensors", 1.0)),
+                                             ("C:\\loras\\a.safetensors:-1", ("C:\\loras\\a.safetensors", -1.0))])
+def test_lora_argument_is_a_path_and_an_optional_weight(given, expected):
+    from squeeze_studio.cli import parse_lora
+
+    assert parse_lora(given) == expected
+
+
+def test_a_pickled_lora_is_refused_before_the_model_loads(tmp_path, tiny_model_dir, reference_files, capsys):
+    (tmp_path / "style.ckpt").write_bytes(b"\x80\x04not really")
+    assert generate(tmp_path, "--model", str(tiny_model_dir), "--lora", str(tmp_path / "style.ckpt"),
+                    refs=reference_files) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: style.ckpt is a pickled checkpoint (.ckpt): LoRAs load from .safetensors only, since "
+                   "unpickling can run code; convert it first"]

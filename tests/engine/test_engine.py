@@ -24,6 +24,10 @@ def test_generate_streams_every_step_then_each_image(engine, reference_files):
     assert results[0].request.width == engine.native_size[0]
     assert results[0].request.model == engine.model_path
     assert results[0].image.size == engine.native_size
+    for result in results:  # scored against each reference; the numbers of random weights mean nothing
+        found = result.copy_paste
+        assert len(found.scores) == len(reference_files) and found.score == found.scores[found.reference]
+        assert found.over == (found.score >= found.threshold)
 
 
 def test_cancel_takes_effect_within_one_step(engine, reference_files):

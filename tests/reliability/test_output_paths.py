@@ -76,10 +76,10 @@ def test_a_late_save_failure_keeps_the_result_in_the_temp_folder(failure, squeez
     out = tmp_path / "results" / "result.png"
     real_save = recipe.save_png
 
-    def save(image, path, request):
+    def save(image, path, request, *more):
         if Path(path) == out:
             raise OSError(failure, os.strerror(failure))
-        return real_save(image, path, request)
+        return real_save(image, path, request, *more)
 
     monkeypatch.setattr(recipe, "save_png", save)
     status, err = squeeze(generate_argv(tiny_model_dir, out, reference_files))

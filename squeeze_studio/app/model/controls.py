@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ...memory.modes import MEMORY_MODES
 from ...request import CACHE_MODES, GenerationRequest
+from .loras import LoraList
 
 MAX_SEED = 2**31 - 1
 
@@ -54,6 +55,8 @@ class Controls(QObject):
         self._values["width"] = self._values["width"] or 0  # 0 = the model's native size
         self._values["height"] = self._values["height"] or 0
         self.seed_locked = False  # unlocked: every Generate draws a fresh seed and shows it
+        self.loras = LoraList(self)  # the LoRA list of the model chosen; changes are changed("loras")
+        self.loras.changed.connect(lambda: self.changed.emit("loras"))
 
     def get(self, name: str) -> Any:
         return self._values[name]
@@ -72,6 +75,8 @@ class Controls(QObject):
             return
         self._values[name] = value
         self.changed.emit(name)
+        if name == "model":
+            self.loras.set_model(value)
         # Keep tau2 <= tau1: moving one handle past the other pushes it along.
         if name == "tau1" and self._values["tau2"] > value:
             self.set("tau2", value)
@@ -97,7 +102,7 @@ class Controls(QObject):
         values = {name: self._values[name] for name in FIELDS}
         values["width"] = values["width"] or None
         values["height"] = values["height"] or None
-        return GenerationRequest(references=list(references), **values)
+        return GenerationRequest(references=list(references), loras=self.loras.request_loras(), **values)
 
     def apply_request(self, request: GenerationRequest, *, lock_seed: bool = True) -> None:
         """Take every control from ``request`` (a restored recipe); lock the seed so it reproduces."""
@@ -105,10 +110,11 @@ class Controls(QObject):
             value = getattr(request, name)
             self._values[name] = FIELDS[name](value if value is not None else 0)
         self.seed_locked = lock_seed or self.seed_locked
+        self.loras.apply_request(self._values["model"], request.loras)
         self.changed.emit("")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self._values, "seed_locked": self.seed_locked}
+        return {**self._values, "seed_locked": self.seed_locked, "loras": self.loras.to_dict()}
 
     def load_dict(self, data: dict[str, Any]) -> None:
         """Take the values of a saved session; a field it lacks (an older session) keeps its current value."""
@@ -125,4 +131,5 @@ class Controls(QObject):
         if self._values["tau2"] > self._values["tau1"]:
             self._values["tau2"] = self._values["tau1"]
         self.seed_locked = bool(data.get("seed_locked", self.seed_locked))
+        self.loras.load_dict(data.get("loras"), self._values["model"])
         self.changed.emit("")

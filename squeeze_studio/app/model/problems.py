@@ -18,12 +18,14 @@ def area_of_failure(text: str) -> str:
     return RUN
 
 
-def why_not_ready(studio) -> str:
-    """Why Generate cannot run now ("" when it can): the Generate button's tooltip while it is disabled."""
+def why_not_ready(studio, queueing: bool = False) -> str:
+    """Why Generate (``queueing``: queue while a job runs) or Sweep cannot run now ("" when it can): the button's
+    tooltip while it is disabled."""
     from .reference_limits import too_many
 
-    if studio.busy:
+    if studio.busy and not queueing:
         return "A generation is running: Esc cancels it"
     if not studio.controls.get("instruction").strip():
         return "Write an instruction first"
-    return too_many(len(studio.subjects.references()), studio.reference_cap, studio.model_name or "This model")
+    models = studio.models
+    return too_many(len(studio.subjects.references()), models.reference_cap, models.model_name or "This model")

@@ -1,10 +1,14 @@
-"""Subjects: named lists of reference images. The current subject's images are the references."""
+"""Subjects: named lists of reference images. The references of a generation are the current subject's images,
+then those of up to two more subjects the user put "in this image" (``set_in_image``), in gallery order: each
+subject's pictures are numbered in that order ("Picture 1" …, ``squeeze_studio.pictures``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+
+MAX_SUBJECTS_IN_IMAGE = 3  # Qwen-Image-Edit-2509 reads up to three pictures well
 
 
 @dataclass
@@ -21,6 +25,7 @@ class SubjectList(QObject):
         super().__init__(parent)
         self._subjects: list[Subject] = [Subject("Subject 1")]
         self._current = 0
+        self._joined: list[int] = []  # other subjects in the next image besides the current one
 
     # --- reading -----------------------------------------------------------------------------
     @property
@@ -35,8 +40,52 @@ class SubjectList(QObject):
     def current(self) -> Subject:
         return self._subjects[self._current]
 
+    def image_subjects(self) -> list[int]:
+        """The indices of the subjects in the next image, in gallery order (the current one always among them)."""
+        return sorted({self._current, *self._joined})
+
+    def in_image(self, index: int) -> bool:
+        return index in self.image_subjects()
+
+    def set_in_image(self, index: int, on: bool) -> bool:
+        """Put subject ``index`` in the next image with the current one (or take it out); False when that would
+        pass ``MAX_SUBJECTS_IN_IMAGE`` or ``index`` is the current subject (always in)."""
+        if index == self._current or not 0 <= index < len(self._subjects):
+            return False
+        if on and index not in self._joined:
+            if len(self.image_subjects()) >= MAX_SUBJECTS_IN_IMAGE:
+                return False
+            self._joined.append(index)
+        elif not on and index in self._joined:
+            self._joined.remove(index)
+        else:
+            return True
+        self.changed.emit()
+        return True
+
     def references(self) -> list[str]:
-        return list(self.current.images)
+        """Every reference of the next image: each subject in it, in gallery order."""
+        return [path for index in self.image_subjects() for path in self._subjects[index].images]
+
+    def request_subjects(self) -> list[dict]:
+        """``GenerationRequest.subjects``: [] for one subject, else each subject in the image that has images."""
+        shown = [self._subjects[i] for i in self.image_subjects() if self._subjects[i].images]
+        return [{"name": s.name, "count": len(s.images)} for s in shown] if len(shown) > 1 else []
+
+    def restore_image_subjects(self, groups: list[tuple[str, list[str]]]) -> None:
+        """A dropped recipe's subjects (``pictures.split_by_subject``): each group becomes a subject (an existing
+        one with the same name and images is reused), the first current and the others in the image."""
+        indices = []
+        for name, images in groups[:MAX_SUBJECTS_IN_IMAGE]:
+            found = next((i for i, s in enumerate(self._subjects) if s.name == name and s.images == images), None)
+            if found is None:
+                taken = {s.name for s in self._subjects}
+                self._subjects.append(Subject(name if name and name not in taken else self._unused_name(), images))
+                found = len(self._subjects) - 1
+            indices.append(found)
+        self._current, self._joined = indices[0], indices[1:]
+        self.changed.emit()
+        self.current_changed.emit(self._current)
 
     # --- subjects ----------------------------------------------------------------------------
     def add_subject(self, name: str | None = None, images: list[str] | None = None) -> int:
@@ -52,6 +101,7 @@ class SubjectList(QObject):
         else:
             del self._subjects[index]
             self._current = min(self._current, len(self._subjects) - 1)
+            self._joined = [i - (i > index) for i in self._joined if i != index and i - (i > index) != self._current]
         self.changed.emit()
         self.current_changed.emit(self._current)
 
@@ -63,6 +113,8 @@ class SubjectList(QObject):
 
     def select(self, index: int) -> None:
         if 0 <= index < len(self._subjects) and index != self._current:
+            if index in self._joined:  # the subject shown becomes the current one; the one it replaces stays in
+                self._joined[self._joined.index(index)] = self._current
             self._current = index
             self.current_changed.emit(index)
 
@@ -93,6 +145,7 @@ class SubjectList(QObject):
         return {
             "subjects": [{"name": s.name, "images": list(s.images)} for s in self._subjects],
             "current_subject": self._current,
+            "subjects_in_image": list(self._joined),
         }
 
     def load_dict(self, data: dict[str, Any]) -> None:
@@ -103,6 +156,9 @@ class SubjectList(QObject):
         ]
         self._subjects = subjects or [Subject("Subject 1")]
         self._current = min(max(int(data.get("current_subject", 0) or 0), 0), len(self._subjects) - 1)
+        joined = [i for i in data.get("subjects_in_image") or [] if isinstance(i, int)]
+        self._joined = [i for i in dict.fromkeys(joined) if 0 <= i < len(self._subjects) and i != self._current]
+        self._joined = self._joined[:MAX_SUBJECTS_IN_IMAGE - 1]
         self.changed.emit()
         self.current_changed.emit(self._current)
 

@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 
 from ..model.generation import CANCELLING, IDLE, LOADING
 from ..model.studio import Studio
+from .copy_paste_badge import CopyPasteBadge
 from .image_view import ImageView
 
 
@@ -51,6 +52,8 @@ class Canvas(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.placeholder, 1)
         layout.addWidget(self.view, 1)
+        self.copy_paste_badge = CopyPasteBadge(studio.controls)
+        layout.addWidget(self.copy_paste_badge)
         layout.addWidget(self.caption)
         layout.addLayout(bottom)
         self.view.hide()
@@ -61,6 +64,7 @@ class Canvas(QWidget):
         self._state.preview_changed.connect(self._show_preview)
         studio.canvas_image.connect(self.show_image)
         studio.canvas_caption.connect(self.caption.setText)
+        studio.canvas_copy_paste.connect(self.copy_paste_badge.show_score)
         self._phase_changed(self._state.phase)
 
     def show_image(self, image, caption: str = "") -> None:
@@ -84,6 +88,8 @@ class Canvas(QWidget):
 
     def _phase_changed(self, phase: str) -> None:
         running = phase != IDLE
+        if running:
+            self.copy_paste_badge.hide()  # it spoke of the result being replaced
         if running and self._state.step == 0 and phase != CANCELLING:
             self.caption.setText("Starting…")  # not the last result's caption under the image being replaced
         for widget in (self.progress, self.step_label, self.eta_label, self.cancel_button):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -33,8 +33,11 @@ MODES = ((SIDE_BY_SIDE, "Side by side", "All compared results in one row; zoom a
 class CompareCell(QWidget):
     """One labelled image of the comparison."""
 
-    def __init__(self, label: str, parent=None):
+    def __init__(self, label: str, number: int = 0, number_only: bool = False, parent=None):
+        """``number``: the key that picks this cell (1-9), shown before the caption; 0 for none. ``number_only``: the
+        caption is just the number (a sweep grid's axes say the settings; the tooltip keeps the whole label)."""
         super().__init__(parent)
+        self.number, self.number_only = number, number_only
         self.caption = QLabel(label)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setWordWrap(True)
@@ -53,14 +56,18 @@ class CompareCell(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         metrics = self.caption.fontMetrics()
         self.caption.setWordWrap(False)
-        self.caption.setText(metrics.elidedText(label, Qt.TextElideMode.ElideRight, 10_000))
+        self.caption.setText(self._text())
         self.caption.setFixedHeight(metrics.height())
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        label = self.toolTip()
-        self.caption.setText(self.caption.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight,
+        self.caption.setText(self.caption.fontMetrics().elidedText(self._text(), Qt.TextElideMode.ElideRight,
                                                                    max(self.caption.width(), 20)))
+
+    def _text(self) -> str:
+        if self.number_only:
+            return str(self.number) if self.number else ""
+        return f"{self.number}: {self.toolTip()}" if self.number else self.toolTip()
 
     def set_image(self, image: QImage) -> None:
         if image.isNull():
@@ -72,8 +79,11 @@ class CompareCell(QWidget):
 
 
 class ComparisonView(QWidget):
+    picked = Signal(int)  # the index of the result the user pressed its number for: the best of those shown
+
     def __init__(self, comparison: Comparison, parent: QWidget | None = None):
         super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the number keys pick a result
         self._comparison = comparison
         self._sync = ViewSync()
         self.cells: list[CompareCell] = []
@@ -89,6 +99,10 @@ class ComparisonView(QWidget):
             bar.addWidget(button)
         self.mode_buttons.buttonClicked.connect(lambda button: comparison.set_mode(button.property("mode")))
         bar.addStretch(1)
+        self.pick_hint = QLabel()
+        self.pick_hint.setToolTip("Press a result's number to pick it as the best of those shown. The studio learns "
+                                  "your preferred stage settings from your picks and shows them on the stage bar.")
+        bar.addWidget(self.pick_hint)
 
         self.empty = QLabel("Select two or more results in the history (Ctrl+click) and press "
                             "“Side by side” or “A/B split”, or press “Sweep stages” to compare tau settings.")
@@ -131,6 +145,8 @@ class ComparisonView(QWidget):
             self.grid.setRowStretch(index, 0)
             self.grid.setColumnStretch(index, 0)
         self.cells, self.axis_labels, self._sync = [], [], ViewSync()
+        count = len(comparison.items)
+        self.pick_hint.setText(f"Best? press 1–{min(count, 9)}" if count >= 2 else "")
         if not comparison.items:
             self.stack.setCurrentWidget(self.empty)
             return
@@ -139,7 +155,6 @@ class ComparisonView(QWidget):
             self._load_split()
             return
         self.stack.setCurrentWidget(self.grid_host)
-        count = len(comparison.items)
         if comparison.mode == SIDE_BY_SIDE:
             columns = count
         elif comparison.columns and (count > comparison.columns or comparison.column_labels):
@@ -148,8 +163,9 @@ class ComparisonView(QWidget):
             columns = math.ceil(math.sqrt(count))  # near-square cells use the space best
         top, left = self._add_axes(comparison, columns)
         for index, item in enumerate(comparison.items):
-            cell = CompareCell(item.label)
-            cell.caption.setVisible(not comparison.column_labels)  # the axes say it (and the cell's tooltip)
+            number = index + 1 if index < 9 and count >= 2 else 0
+            cell = CompareCell(item.label, number, number_only=bool(comparison.column_labels))
+            cell.caption.setVisible(not comparison.column_labels or count >= 2)  # blank past 9: cells stay equal
             self._sync.add(cell.view)
             self.cells.append(cell)
             self.grid.addWidget(cell, top + index // columns, left + index % columns)
@@ -204,7 +220,7 @@ class ComparisonView(QWidget):
 
         def show() -> None:
             if all(image is not None for image in images):
-                self.split_view.set_images(images[0], images[1], f"A: {a.label}", f"B: {b.label}")
+                self.split_view.set_images(images[0], images[1], f"A (1): {a.label}", f"B (2): {b.label}")
 
         for slot, item in enumerate((a, b)):
             if item.image is None and item.path:
@@ -213,3 +229,12 @@ class ComparisonView(QWidget):
                     show()
                 run_io(QImage, item.path, on_done=loaded)
         show()
+
+    def keyPressEvent(self, event) -> None:
+        number = event.key() - Qt.Key.Key_1
+        shown = len(self._comparison.items) if self._comparison.mode != SPLIT else 2
+        filled = 0 <= number < min(shown, 9) and bool(self._comparison.items[number].path)
+        if len(self._comparison.items) >= 2 and filled and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            self.picked.emit(number)
+        else:
+            super().keyPressEvent(event)

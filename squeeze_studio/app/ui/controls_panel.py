@@ -1,5 +1,5 @@
 """The generation controls, bound to ``Controls``: stage bar, guidance, steps, seed, size, batch, model, add-on,
-and the memory row (device, memory mode, the memory plan)."""
+the LoRA list, and the memory row (device, memory mode, the memory plan)."""
 from __future__ import annotations
 
 import random
@@ -23,6 +23,7 @@ from ...request import CACHE_MODES
 from ..model.controls import MAX_SEED
 from ..model.model_names import DEMO_LABEL, NO_ADDON_LABEL, addon_label, model_label
 from ..model.studio import Studio
+from .lora_panel import LoraPanel
 from .memory_panel import MemoryPanel
 from .screen_fit import available_area, is_short
 from .section import Section
@@ -44,11 +45,13 @@ class ControlsPanel(QWidget):
 
         self.stage_bar = StageBar()
         self.stage_bar.values_changed.connect(self._stage_changed)
+        self.stage_bar.user_default_chosen.connect(self._use_user_default)
+        studio.picks.changed.connect(self._show_user_default)
         form.addRow(self.stage_bar)
 
         # One plain button; the values and where they come from are its tooltip (no paper terms in the panel).
         self.defaults_button = QToolButton(text="Reset to model defaults")
-        self.defaults_button.clicked.connect(lambda: studio.apply_model_defaults(announce=True))
+        self.defaults_button.clicked.connect(lambda: studio.models.apply_model_defaults(announce=True))
         form.addRow(self._row(QWidget(), self.defaults_button))
 
         self.guidance = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=20.0, singleStep=0.5)
@@ -78,7 +81,8 @@ class ControlsPanel(QWidget):
         self.width_box = self._size_box("width")
         self.height_box = self._size_box("height")
         # The rows most runs leave alone fold away; on a short screen they start folded (screen_fit).
-        self.advanced = Section("Size, batch, avoid, add-on, speed, memory", expanded=not is_short(available_area()))
+        self.advanced = Section("Size, batch, avoid, add-on, LoRAs, speed, memory",
+                                expanded=not is_short(available_area()))
         advanced = self.advanced.form
         advanced.addRow("Size", self._row(self.width_box, QLabel("×"), self.height_box))
 
@@ -107,6 +111,8 @@ class ControlsPanel(QWidget):
         self.addon.activated.connect(self._addon_chosen)
         advanced.addRow("Add-on", self.addon)
 
+        self.loras = LoraPanel(self._controls.loras)
+        advanced.addRow("LoRAs", self.loras)
         self.cache = QComboBox()
         for mode in CACHE_MODES:
             self.cache.addItem("No step cache" if mode == "none" else f"Cache: {mode}", mode)
@@ -123,16 +129,17 @@ class ControlsPanel(QWidget):
         advanced.addRow("Memory", self.memory.choices)
         advanced.addRow(self.memory)  # the plan, the width of the controls
         form.addRow(self.advanced)
-        studio.memory_changed.connect(self._unfold_for_memory)  # a memory problem is never folded away
+        studio.models.memory_changed.connect(self._unfold_for_memory)  # a memory problem is never folded away
 
         self._controls.changed.connect(self._refresh)
         self._controls.changed.connect(self._show_cost)
         studio.subjects.changed.connect(self._show_cost)
         studio.subjects.current_changed.connect(self._show_cost)
-        studio.recent_models_changed.connect(self._fill_models)
-        studio.recent_addons_changed.connect(self._fill_addons)
-        studio.stage_defaults_changed.connect(self._show_model_defaults)
+        studio.models.recent_models_changed.connect(self._fill_models)
+        studio.models.recent_addons_changed.connect(self._fill_addons)
+        studio.models.stage_defaults_changed.connect(self._show_model_defaults)
         self._show_model_defaults()
+        self._show_user_default()
         self._refresh("")
         self._show_cost()
 
@@ -142,7 +149,7 @@ class ControlsPanel(QWidget):
                                len(self._studio.subjects.references()))
 
     def _unfold_for_memory(self) -> None:
-        if self._studio.memory_problem or self._studio.suggested_mode():
+        if self._studio.models.memory_problem or self._studio.models.suggested_mode():
             self.advanced.set_expanded(True)
 
     def _row(self, *widgets: QWidget) -> QWidget:
@@ -168,13 +175,13 @@ class ControlsPanel(QWidget):
 
     def _fill_models(self) -> None:
         """Demo, the recent models (and the current choice while it loads), "Models…", "Choose model folder…"."""
-        self._fill(self.model, DEMO_LABEL, self._studio.recent_models, self._controls.get("model"), model_label,
+        self._fill(self.model, DEMO_LABEL, self._studio.models.recent_models, self._controls.get("model"), model_label,
                    [("Models…", OPEN_MODELS, "What is installed: use, verify, download, remove"),
                     ("Choose model folder…", CHOOSE_FOLDER, "A Squeeze model folder or a stock diffusers one")])
 
     def _fill_addons(self) -> None:
-        self._fill(self.addon, NO_ADDON_LABEL, self._studio.recent_addons, self._controls.get("addon"), addon_label,
-                   [("Choose add-on folder…", CHOOSE_FOLDER, "A folder with squeeze_addon.json")])
+        self._fill(self.addon, NO_ADDON_LABEL, self._studio.models.recent_addons, self._controls.get("addon"),
+                   addon_label, [("Choose add-on folder…", CHOOSE_FOLDER, "A folder with squeeze_addon.json")])
 
     @staticmethod
     def _fill(combo: QComboBox, none_label: str, recent: list[str], current: str, label, actions) -> None:
@@ -201,8 +208,8 @@ class ControlsPanel(QWidget):
             if not model:
                 self._refresh("model")
                 return
-        if self._studio.loaded != (model, self._controls.get("addon")):  # picking a failed one again retries
-            self._studio.choose_model(model)
+        if self._studio.models.loaded != (model, self._controls.get("addon")):  # picking a failed one again retries
+            self._studio.models.choose_model(model)
 
     def _addon_chosen(self, index: int) -> None:
         addon = self.addon.itemData(index)
@@ -211,11 +218,25 @@ class ControlsPanel(QWidget):
             if not addon:
                 self._refresh("addon")
                 return
-        if self._studio.loaded != (self._controls.get("model"), addon):
-            self._studio.choose_addon(addon)
+        if self._studio.models.loaded != (self._controls.get("model"), addon):
+            self._studio.models.choose_addon(addon)
+
+    def _show_user_default(self) -> None:
+        preference = self._studio.picks.preference
+        if preference is None:
+            self.stage_bar.clear_user_default()
+        else:
+            tau1, tau2, _guidance = preference.setting
+            self.stage_bar.set_user_default(tau1, tau2, preference.picks, preference.words())
+
+    def _use_user_default(self) -> None:
+        preference = self._studio.picks.preference
+        if preference is not None:
+            for name, value in zip(("tau1", "tau2", "guidance_scale"), preference.setting, strict=True):
+                self._controls.set(name, value)
 
     def _show_model_defaults(self) -> None:
-        defaults = self._studio.stage_defaults
+        defaults = self._studio.models.stage_defaults
         if defaults is None:
             self.stage_bar.clear_model_default()
             self.defaults_button.setToolTip("The model's own stage settings, once it has loaded")

@@ -25,10 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...pictures import subject_legend
 from ..background_io import run_io
 from ..file_names import display_name
 from ..images import load_thumbnail
 from ..model.studio import Studio
+from ..model.subjects import MAX_SUBJECTS_IN_IMAGE
 from ..persistence import libraries
 from .file_drops import local_paths
 
@@ -151,10 +153,14 @@ class SubjectGallery(QWidget):
         self.list = ThumbnailList()
         self.list.setToolTip("Reference images of this subject: drop images or folders here or paste (Ctrl+V). "
                              "More angles give the model a better grip on identity. Drag to reorder, Delete removes.")
-        self.list.files_dropped.connect(lambda paths: studio.drop_paths(paths, self._subjects.current_index))
-        self.list.image_dropped.connect(studio.paste_image)
+        self.list.files_dropped.connect(lambda paths: studio.inputs.drop_paths(paths, self._subjects.current_index))
+        self.list.image_dropped.connect(studio.inputs.paste_image)
         self.list.moved.connect(self._subjects.move_image)
         self.list.remove_requested.connect(self._remove_rows)
+        self.in_image = QLabel()  # which subjects the next image holds, when more than one
+        self.in_image.setWordWrap(True)
+        self.in_image.setToolTip("The subjects in the next image and their pictures. Subject ▾ > Also in this image "
+                                 "adds or removes one; the instruction can name them, or use the chips above it.")
         self.hint = QLabel("Drop images or folders here, or paste with Ctrl+V")
         self.hint.setWordWrap(True)
         self.hint.setEnabled(False)  # the disabled text role: a quiet hint in light and dark palettes
@@ -162,6 +168,7 @@ class SubjectGallery(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addWidget(self.in_image)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.hint)
 
@@ -204,6 +211,9 @@ class SubjectGallery(QWidget):
             if Path(path).exists() and path not in self._thumbnails and path not in self._loading:
                 self._load_thumbnail(path)  # may finish at once (no asyncio loop): the item must exist
         self.hint.setVisible(not self._subjects.current.images)
+        groups = self._subjects.request_subjects()
+        self.in_image.setText(f"In this image: {subject_legend(groups)}" if groups else "")
+        self.in_image.setVisible(bool(groups))
 
     def _load_thumbnail(self, path: str) -> None:
         def show(image: QImage) -> None:
@@ -232,13 +242,23 @@ class SubjectGallery(QWidget):
         menu.addAction("Rename…", self._rename)
         menu.addAction("Remove from gallery (files stay on disk)",
                        lambda: self._subjects.remove_subject(self._subjects.current_index))
+        also = menu.addMenu("Also in this image")
+        others = [(i, s) for i, s in enumerate(self._subjects.subjects) if i != self._subjects.current_index]
+        also.setEnabled(bool(others))
+        full = len(self._subjects.image_subjects()) >= MAX_SUBJECTS_IN_IMAGE
+        for index, subject in others:
+            action = also.addAction(f"{subject.name} ({len(subject.images)})")
+            action.setCheckable(True)
+            action.setChecked(self._subjects.in_image(index))
+            action.setEnabled(action.isChecked() or not full)
+            action.toggled.connect(lambda on, i=index: self._subjects.set_in_image(i, on))
         menu.addSeparator()
         save = QAction("Save as library", menu)
-        save.triggered.connect(self._studio.save_library)
+        save.triggered.connect(self._studio.inputs.save_library)
         menu.addAction(save)
         found = libraries.list_libraries()
         open_menu = menu.addMenu("Open library")
         open_menu.setEnabled(bool(found))
         for library in found:
             action = open_menu.addAction(library.label())
-            action.triggered.connect(lambda _checked=False, lib=library: self._studio.open_library(lib))
+            action.triggered.connect(lambda _checked=False, lib=library: self._studio.inputs.open_library(lib))

@@ -63,10 +63,10 @@ class HistoryStrip(QWidget):
 
         self.compare_button = QPushButton("Side by side")
         self.compare_button.setToolTip("Show the selected results next to each other with zoom and pan in step.")
-        self.compare_button.clicked.connect(lambda: studio.compare_records(self.selected(), SIDE_BY_SIDE))
+        self.compare_button.clicked.connect(lambda: studio.outputs.compare_records(self.selected(), SIDE_BY_SIDE))
         self.split_button = QPushButton("A/B split")
         self.split_button.setToolTip("Overlay the first two selected results with a slider between them.")
-        self.split_button.clicked.connect(lambda: studio.compare_records(self.selected()[:2], SPLIT))
+        self.split_button.clicked.connect(lambda: studio.outputs.compare_records(self.selected()[:2], SPLIT))
         buttons = QVBoxLayout()
         buttons.addWidget(self.compare_button)
         buttons.addWidget(self.split_button)
@@ -151,7 +151,7 @@ class HistoryStrip(QWidget):
     def _clicked(self, item: QListWidgetItem) -> None:
         record = self._history.find(item.data(ID_ROLE))
         if record is not None:
-            self._studio.show_record(record)
+            self._studio.outputs.show_record(record)
 
     def _selection_changed(self) -> None:
         count = len(self.list.selectedItems())
@@ -164,9 +164,9 @@ class HistoryStrip(QWidget):
         if record is None:
             return
         menu = QMenu(self)
-        menu.addAction("Show", lambda: self._studio.show_record(record))
-        menu.addAction("Restore its settings", lambda: self._studio.restore_recipe(record.request, record.path))
-        menu.addAction("Use as reference", lambda: self._studio.drop_paths([record.path], allow_recipe=False))
+        menu.addAction("Show", lambda: self._studio.outputs.show_record(record))
+        menu.addAction("Restore its settings", lambda: self._studio.inputs.restore_recipe(record.request, record.path))
+        menu.addAction("Use as reference", lambda: self._studio.inputs.drop_paths([record.path], allow_recipe=False))
         menu.addSeparator()
         menu.addAction("Remove from history (keeps the file)", lambda: self._history.forget(record.id))
         menu.exec(self.list.viewport().mapToGlobal(position))

@@ -227,7 +227,7 @@ class MainWindow(QMainWindow):
             subjects = self.studio.subjects
             if subjects.current.images:
                 subjects.add_subject("Opened files")
-            self.studio.drop_paths(files, allow_recipe=False)
+            self.studio.inputs.drop_paths(files, allow_recipe=False)
 
     def _add_file_actions(self) -> None:
         """File > Samples, Results folder…, Open results folder: put in the File menu before its last separator."""
@@ -277,10 +277,10 @@ class MainWindow(QMainWindow):
         self.save_as_button.clicked.connect(lambda _c=False: self.save_unsaved_as())
         self.save_as_button.hide()
         self.statusBar().addPermanentWidget(self.save_as_button)
-        self.studio.unsaved_changed.connect(self._unsaved_changed)
+        self.studio.outputs.unsaved_changed.connect(self._unsaved_changed)
 
     def _unsaved_changed(self) -> None:
-        count = len(self.studio.unsaved)
+        count = len(self.studio.outputs.unsaved)
         self.save_as_action.setEnabled(count > 0)
         self.save_as_button.setVisible(count > 0)
         self.save_as_button.setText("Save As…" if count <= 1 else f"Save As… ({count})")
@@ -291,14 +291,14 @@ class MainWindow(QMainWindow):
 
         from PySide6.QtWidgets import QFileDialog
 
-        if self.studio is None or not self.studio.unsaved:
+        if self.studio is None or not self.studio.outputs.unsaved:
             self.show_message("Every result is saved")
             return
-        result = self.studio.unsaved[0]
+        result = self.studio.outputs.unsaved[0]
         suggested = Path.home() / f"squeeze-seed{result.request.seed}.png"
         path, _filter = QFileDialog.getSaveFileName(self, "Save result as", str(suggested), "PNG images (*.png)")
         if path:
-            self.studio.save_unsaved_as(path, result)
+            self.studio.outputs.save_unsaved_as(path, result)
 
     def closeEvent(self, event) -> None:
         if self.studio is not None:

@@ -63,7 +63,7 @@ class MemoryPanel(QWidget):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.use_button = QToolButton()
         self.use_button.setToolTip("Load the model again in the lighter memory mode named here")
-        self.use_button.clicked.connect(studio.use_suggested_mode)
+        self.use_button.clicked.connect(studio.models.use_suggested_mode)
         self.use_button.hide()
         self.note_row = QWidget()
         note_row = QHBoxLayout(self.note_row)
@@ -77,22 +77,22 @@ class MemoryPanel(QWidget):
         layout.addWidget(self.note_row)
 
         self._controls.changed.connect(self._control_changed)
-        studio.memory_changed.connect(self.refresh)
-        studio.status_changed.connect(self.refresh)  # a model starts loading
+        studio.models.memory_changed.connect(self.refresh)
+        studio.models.status_changed.connect(self.refresh)  # a model starts loading
         self.refresh()
 
     # --- choices ------------------------------------------------------------------------------
     def _device_chosen(self, index: int) -> None:
-        self._studio.choose_memory(device=self.device.itemData(index))
+        self._studio.models.choose_memory(device=self.device.itemData(index))
 
     def _mode_chosen(self, index: int) -> None:
         mode = self.mode.itemData(index)
-        problem = mode_problem(mode, self._controls.get("device"), self._studio.devices)
+        problem = mode_problem(mode, self._controls.get("device"), self._studio.models.devices)
         if problem:  # disabled items cannot be picked with the mouse, but the keyboard may get there
             self._studio.message.emit(f"Memory mode {mode} {problem}")
             self._show_mode()
             return
-        self._studio.choose_memory(memory=mode)
+        self._studio.models.choose_memory(memory=mode)
 
     # --- showing ------------------------------------------------------------------------------
     def _control_changed(self, name: str) -> None:
@@ -105,7 +105,7 @@ class MemoryPanel(QWidget):
         self._show_plan()
 
     def _show_devices(self) -> None:
-        devices, chosen = self._studio.devices, self._controls.get("device")
+        devices, chosen = self._studio.models.devices, self._controls.get("device")
         choices = devices if not chosen or chosen in devices else [*devices, chosen]  # remembered, not seen yet
         with QSignalBlocker(self.device):
             self.device.clear()
@@ -117,7 +117,7 @@ class MemoryPanel(QWidget):
             self.device.setCurrentIndex(max(self.device.findData(chosen), 0))
 
     def _show_mode(self) -> None:
-        device, devices = self._controls.get("device"), self._studio.devices
+        device, devices = self._controls.get("device"), self._studio.models.devices
         model = self.mode.model()
         with QSignalBlocker(self.mode):
             for index in range(self.mode.count()):
@@ -130,14 +130,14 @@ class MemoryPanel(QWidget):
 
     def _show_plan(self) -> None:
         studio = self._studio
-        self.plan_label.setText("plan: once the model has loaded…" if studio.loading_model
-                                else plan_line(studio.plan, studio.peak))
-        tip = plan_tooltip(studio.plan)
+        self.plan_label.setText("plan: once the model has loaded…" if studio.models.loading_model
+                                else plan_line(studio.models.plan, studio.models.peak))
+        tip = plan_tooltip(studio.models.plan)
         self.plan_label.setToolTip(tip)
-        note = studio.memory_problem or fit_note(studio.plan)
+        note = studio.models.memory_problem or fit_note(studio.models.plan)
         self.note_label.setText(note)
         self.note_label.setToolTip(tip)
-        suggested = studio.suggested_mode()
+        suggested = studio.models.suggested_mode()
         self.note_row.setVisible(bool(note or suggested))
         self.use_button.setVisible(bool(suggested))
         if suggested:

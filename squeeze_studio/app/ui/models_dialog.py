@@ -191,7 +191,7 @@ class ModelsDialog(QDialog):
         model = self.selected()
         if model is None or not model.complete:
             return
-        self._studio.choose_model(model_spec(model))
+        self._studio.models.choose_model(model_spec(model))
         self.accept()
 
     def verify(self) -> None:

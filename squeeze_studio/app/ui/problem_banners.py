@@ -12,6 +12,7 @@ from ..model.problems import HISTORY, INSTRUCTION, RUN, SUBJECTS, why_not_ready
 from .banner import Banner
 
 GENERATE_TIP = "Make new images of the subject following the instruction (Ctrl+Enter)."
+QUEUE_TIP = "Queue these settings as they are now: the job runs after the ones before it (Ctrl+Enter)."
 SWEEP_TIP = ("One click: a grid of images over several stage settings from a single MLLM encoding, to see how the "
              "balance trades pose freedom for identity.")
 
@@ -33,7 +34,7 @@ class ProblemBanners(QObject):
         studio.controls.changed.connect(self._control_changed)
         studio.subjects.changed.connect(self._references_changed)
         studio.subjects.current_changed.connect(self._references_changed)
-        studio.status_changed.connect(self.update_buttons)
+        studio.models.status_changed.connect(self.update_buttons)
         self.update_buttons()
 
     def show(self, area: str, text: str) -> None:
@@ -44,14 +45,19 @@ class ProblemBanners(QObject):
         return self.banners[area].text()
 
     def update_buttons(self, *_args) -> None:
-        """Generate and Sweep are enabled exactly when a run can start; otherwise their tooltip says why."""
-        reason = why_not_ready(self.studio)
-        workspace = self.workspace
-        for widget, tip in ((workspace.generate_button, GENERATE_TIP), (workspace.sweep_button, SWEEP_TIP)):
+        """Generate and Sweep are enabled exactly when a run can start (Generate: or be queued, while a job runs);
+        otherwise their tooltip says why."""
+        workspace, busy = self.workspace, self.studio.busy
+        generate_tip = QUEUE_TIP if busy else GENERATE_TIP
+        for widget, tip, queueing in ((workspace.generate_button, generate_tip, True),
+                                      (workspace.sweep_button, SWEEP_TIP, False)):
+            reason = why_not_ready(self.studio, queueing)
             widget.setEnabled(not reason)
             widget.setToolTip(f"{reason}." if reason else tip)
+        reason = why_not_ready(self.studio, queueing=True)
+        workspace.generate_button.setText("Queue" if busy else "Generate")
         workspace.generate_action.setEnabled(not reason)
-        workspace.generate_action.setToolTip(reason or GENERATE_TIP)
+        workspace.generate_action.setToolTip(reason or generate_tip)
 
     def _phase_changed(self, *_phase) -> None:
         if self.studio.busy:

@@ -1,7 +1,7 @@
 """Getting a result out: Save as…, Copy image, Show in folder and dragging it to another application.
 
 "The shown result" is the one the canvas shows: the newest result, or the history result last clicked. Its PNG
-carries the recipe, so Save as… copies the file itself. A result that could not be written (``Studio.unsaved``)
+carries the recipe, so Save as… copies the file itself. A result that could not be written (``Studio.outputs.unsaved``)
 comes first for Save as…, as before. Copy image is Ctrl+C where the canvas has focus: the shortcut lives on the
 canvas, so text fields keep their own Ctrl+C.
 """
@@ -74,10 +74,10 @@ class ResultActions(QObject):
         self.path = ""  # the shown result's PNG; "" for none yet, or one that could not be written
         self.image: QImage | None = None  # what the canvas shows (the PNG is read again for a copy)
         studio.history.added.connect(lambda record: self._shown(record.path))
-        studio.unsaved_changed.connect(self._unsaved_changed)
+        studio.outputs.unsaved_changed.connect(self._unsaved_changed)
         studio.canvas_image.connect(lambda image, _caption: setattr(self, "image", image))
         workspace.history_strip.list.itemClicked.connect(self._history_clicked)
-        self._unsaved_count = len(studio.unsaved)
+        self._unsaved_count = len(studio.outputs.unsaved)
 
         self.copy_action = self._action("Copy image", self.copy_image, QKeySequence.StandardKey.Copy,
                                         "Copy the shown result to the clipboard (Ctrl+C on the canvas)")
@@ -140,7 +140,7 @@ class ResultActions(QObject):
             self._shown(record.path)
 
     def _unsaved_changed(self) -> None:
-        count = len(self.studio.unsaved)
+        count = len(self.studio.outputs.unsaved)
         if count > self._unsaved_count:
             self.path = ""  # the canvas shows a result that could not be written
         self._unsaved_count = count
@@ -151,11 +151,11 @@ class ResultActions(QObject):
 
     def update(self) -> None:
         saved = bool(self.path)
-        self.save_action.setEnabled(saved or bool(self.studio.unsaved))
+        self.save_action.setEnabled(saved or bool(self.studio.outputs.unsaved))
         self.show_action.setEnabled(saved)
         self.copy_action.setEnabled(self.has_result())
         self.drag_handle.setEnabled(saved)
-        self.buttons.setVisible(self.has_result() or bool(self.studio.unsaved))
+        self.buttons.setVisible(self.has_result() or bool(self.studio.outputs.unsaved))
 
     def shown_image(self) -> QImage | None:
         if self.path:
@@ -184,7 +184,7 @@ class ResultActions(QObject):
 
     def save_as(self) -> None:
         """A result that could not be written first (as before); else the shown one, copied with its recipe."""
-        if self.studio.unsaved or not self.path:
+        if self.studio.outputs.unsaved or not self.path:
             self.window.save_unsaved_as()
             return
         source = Path(self.path)

@@ -8,7 +8,8 @@ readout. Colours come from the palette, so the bar follows the system's light or
 
 Under the bar, filled ticks mark the paper's default and, where the loaded model recommends other
 values (a base whose connector is untrained runs as itself: τ1 = 1, τ2 = 0), hollow ticks mark the
-model's; the tooltip says where each came from.
+model's; the tooltip says where each came from. Once the user has picked enough results in the comparison view,
+diamonds mark "your default": the setting their picks prefer (``model.preferences``), with how many picks it rests on.
 
 The legend's right end shows what the schedule costs against stock CFG at every step (``stages.cost``: forward
 passes weighted by tokens, at the run's steps, guidance and references), and the tooltip what a step of each stage
@@ -47,12 +48,15 @@ def _readable_on(fill: QColor, palette: QPalette) -> QColor:
 
 class StageBar(QWidget):
     values_changed = Signal(float, float)  # tau1, tau2
+    user_default_chosen = Signal()         # "Use your default" in the menu (the controls panel also sets guidance)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._tau1, self._tau2 = DEFAULT_TAU1, DEFAULT_TAU2
         self._model_default: tuple[float, float] | None = None
         self._model_origin = ""
+        self._user_default: tuple[float, float] | None = None
+        self._user_words, self._user_picks = "", 0  # words: "your default τ1 … (from 12 picks)"
         self._run = (20, DEFAULT_GUIDANCE, 2)  # steps, guidance, references: what the cost figures assume
         self._active = 0  # 0 = tau1 handle, 1 = tau2 handle
         self._dragging = False
@@ -112,6 +116,18 @@ class StageBar(QWidget):
         self.updateGeometry()  # one more line while the model's marker is shown
         self.update()
 
+    def set_user_default(self, tau1: float, tau2: float, picks: int, words: str) -> None:
+        """The setting the user's ``picks`` prefer, and the words that say so (``preferences.Preference.words``)."""
+        self._user_default, self._user_picks, self._user_words = (round(tau1, 2), round(tau2, 2)), picks, words
+        self._model_default_changed()
+
+    def clear_user_default(self) -> None:
+        self._user_default, self._user_picks, self._user_words = None, 0, ""
+        self._model_default_changed()
+
+    def user_default(self) -> tuple[float, float] | None:
+        return self._user_default
+
     def model_default(self) -> tuple[float, float] | None:
         return self._model_default
 
@@ -129,14 +145,17 @@ class StageBar(QWidget):
         if self._model_default is not None:
             tau1, tau2 = self._model_default
             model = f"This model's default τ1 {tau1:.2f} / τ2 {tau2:.2f}: {escape(self._model_origin, quote=False)}<br>"
-        self.setToolTip(TOOLTIP + model + escape(self.cost_text(), quote=False) + "<br>" + HELP)
+        user = f"{escape(self._user_words.capitalize(), quote=False)}<br>" if self._user_words else ""
+        self.setToolTip(TOOLTIP + model + user + escape(self.cost_text(), quote=False) + "<br>" + HELP)
 
     def words(self) -> dict[str, str]:
         """What the bar writes: the primary wording above, the τ readout (secondary) and the defaults' marks below."""
         words = {"left": IDENTITY, "right": FREEDOM, "readout": f"τ1 {self._tau1:.2f} · τ2 {self._tau2:.2f}",
-                 "default": "▲ default", "model": "", "work": f"≈{self.work():.2f}× CFG work"}
+                 "default": "▲ default", "model": "", "user": "", "work": f"≈{self.work():.2f}× CFG work"}
         if self.shows_model_marker():
             words["model"] = "△ this model's default"
+        if self._user_default is not None:
+            words["user"] = f"◆ your default ({self._user_picks} picks)"
         return words
 
     def _move_active(self, t: float) -> None:
@@ -150,8 +169,8 @@ class StageBar(QWidget):
         return QFontMetrics(self.font()).height()
 
     def _height(self) -> int:
-        """Axis labels, bar, ticks, readout, the model-default line when shown, legend."""
-        return self._line() * (5 if self.shows_model_marker() else 4) + 26
+        """Axis labels, bar, ticks, readout, the model's and the user's default lines when shown, legend."""
+        return self._line() * (4 + self.shows_model_marker() + (self._user_default is not None)) + 26
 
     def sizeHint(self) -> QSize:
         return QSize(320, self._height())
@@ -209,6 +228,9 @@ class StageBar(QWidget):
         if self.shows_model_marker():
             pen = QPen(palette.color(QPalette.ColorRole.Highlight), 1.5)
             self._paint_ticks(painter, self._model_default, pen, palette.color(QPalette.ColorRole.Base))
+        if self._user_default is not None:
+            link = palette.color(QPalette.ColorRole.Link)
+            self._paint_ticks(painter, self._user_default, QPen(link, 1), link, diamond=True)
 
         # Handles: a grip on each threshold; the active one gets the focus colour.
         for index, t in enumerate((self._tau1, self._tau2)):
@@ -226,10 +248,12 @@ class StageBar(QWidget):
         readout = QRectF(bar.left(), below, bar.width(), line)
         painter.drawText(readout, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, words["readout"])
         painter.drawText(readout, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, words["default"])
-        if words["model"]:
-            painter.drawText(readout.translated(0, line), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             words["model"])
-        rows = 2 if words["model"] else 1
+        rows = 1
+        for key in ("model", "user"):
+            if words[key]:
+                painter.drawText(readout.translated(0, rows * line),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, words[key])
+                rows += 1
         legend = QRectF(bar.left(), below + rows * line + 4, bar.width(), line)
         self._paint_legend(painter, legend, colors)
         if self._paint_legend_width() + QFontMetrics(self.font()).horizontalAdvance(words["work"]) <= bar.width():
@@ -237,13 +261,16 @@ class StageBar(QWidget):
             painter.drawText(legend, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, words["work"])
         painter.end()
 
-    def _paint_ticks(self, painter: QPainter, values, pen: QPen, fill: QColor) -> None:
+    def _paint_ticks(self, painter: QPainter, values, pen: QPen, fill: QColor, diamond: bool = False) -> None:
         painter.setPen(pen)
         painter.setBrush(fill)
         y = self._bar().bottom() + 2
         for t in values:
             x = self._x(t)
-            painter.drawPolygon(QPolygonF([QPointF(x, y), QPointF(x - 4, y + 6), QPointF(x + 4, y + 6)]))
+            points = [QPointF(x, y), QPointF(x - 4, y + 6), QPointF(x + 4, y + 6)]
+            if diamond:
+                points = [QPointF(x, y), QPointF(x - 3, y + 4), QPointF(x, y + 8), QPointF(x + 3, y + 4)]
+            painter.drawPolygon(QPolygonF(points))
 
     def _paint_legend_width(self) -> float:
         metrics = QFontMetrics(self.font())
@@ -294,6 +321,8 @@ class StageBar(QWidget):
         if self._model_default is not None:
             menu.addAction("Reset to model defaults (τ1 {:.2f} / τ2 {:.2f})".format(*self._model_default),
                            self.reset)
+        if self._user_default is not None:
+            menu.addAction(f"Use {self._user_words}", self.user_default_chosen.emit)
         menu.addAction(f"Reset to the method's defaults (τ1 {DEFAULT_TAU1:.2f} / τ2 {DEFAULT_TAU2:.2f})",
                        lambda: self.reset(to_paper=True))
         return menu

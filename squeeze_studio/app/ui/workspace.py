@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..launcher_progress import LauncherProgress
 from ..model.studio import Studio
 from .canvas import Canvas
 from .comparison_view import ComparisonView
@@ -31,6 +32,8 @@ from .gallery import SubjectGallery
 from .history_strip import HistoryStrip
 from .instruction_editor import InstructionEditor
 from .problem_banners import ProblemBanners
+from .queue_panel import QueuePanel, progress_title
+from .subject_chips import SubjectChips
 
 
 class Workspace(QObject):
@@ -41,6 +44,7 @@ class Workspace(QObject):
 
         self.canvas = Canvas(studio)
         self.comparison_view = ComparisonView(studio.comparison)
+        self.comparison_view.picked.connect(lambda index: studio.picks.pick_best(studio.comparison.items, index))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.canvas, "Canvas")
         self.tabs.addTab(self.comparison_view, "Compare")
@@ -62,6 +66,10 @@ class Workspace(QObject):
         studio.show_canvas.connect(lambda: self.tabs.setCurrentWidget(self.canvas))
         studio.generation.phase_changed.connect(self._phase_changed)
         studio.controls.changed.connect(self._instruction_changed)
+        self.launcher = LauncherProgress()  # the desktop's taskbar progress, where it has one
+        for signal in (studio.generation.phase_changed, studio.generation.progress_changed, studio.queue.changed):
+            signal.connect(self._update_title)
+        self._update_title()
         self._instruction_changed("instruction")
         self._phase_changed()
 
@@ -85,8 +93,8 @@ class Workspace(QObject):
             lambda: self.studio.controls.set("instruction", self.editor.toPlainText()))
         self.editor.generate_requested.connect(self.studio.generate)
         self.editor.cancel_requested.connect(self.studio.cancel)
-        self.editor.files_dropped.connect(self.studio.drop_paths)
-        self.editor.image_pasted.connect(self.studio.paste_image)
+        self.editor.files_dropped.connect(self.studio.inputs.drop_paths)
+        self.editor.image_pasted.connect(self.studio.inputs.paste_image)
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setDefault(True)
@@ -105,8 +113,12 @@ class Workspace(QObject):
         panel = QWidget()
         layout = self.controls_layout = QVBoxLayout(panel)
         layout.addWidget(QLabel("Instruction"))
+        self.subject_chips = SubjectChips(self.studio.subjects, self.editor)
+        layout.addWidget(self.subject_chips)
         layout.addWidget(self.editor)
         layout.addLayout(buttons)
+        self.queue_panel = QueuePanel(self.studio)
+        layout.addWidget(self.queue_panel)
         layout.addWidget(self.controls_panel)
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -123,13 +135,14 @@ class Workspace(QObject):
         self.memory_label.setToolTip("Memory the engine uses now")
         for label in (self.model_label, self.device_label, self.memory_label):
             self.window.statusBar().addPermanentWidget(label)
-        self.studio.status_changed.connect(self._status_changed)
+        self.studio.models.status_changed.connect(self._status_changed)
         self._status_changed()
 
     def _build_menus(self) -> None:
         file_menu = self.window.menuBar().addMenu("&File")
         self._action(file_menu, "Add reference images…", self._add_images, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Models…", self.open_models, QKeySequence("Ctrl+Shift+M"))
+        self._action(file_menu, "Export picks…", self.export_picks)
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.window.close, QKeySequence.StandardKey.Quit)
         edit_menu = self.window.menuBar().addMenu("&Edit")
@@ -160,8 +173,8 @@ class Workspace(QObject):
         """Files dropped on any part of the window (bar the gallery, which takes them itself) go to
         the studio, so a generated PNG restores its settings wherever it lands."""
         self.drop_filter = FileDropFilter(self)
-        self.drop_filter.files_dropped.connect(self.studio.drop_paths)
-        self.drop_filter.image_dropped.connect(self.studio.paste_image)
+        self.drop_filter.files_dropped.connect(self.studio.inputs.drop_paths)
+        self.drop_filter.image_dropped.connect(self.studio.inputs.paste_image)
         self.window.setAcceptDrops(True)
         self.window.installEventFilter(self.drop_filter)
         gallery_list = self.gallery.list
@@ -173,12 +186,18 @@ class Workspace(QObject):
     # --- reacting -----------------------------------------------------------------------------
     def _status_changed(self) -> None:
         studio = self.studio
-        self.model_label.setText(f"Model: {studio.model_name or 'not loaded yet'}")
-        self.device_label.setText(f"Device: {studio.device_name}" if studio.device_name else "")
-        self.memory_label.setText(studio.memory_text)
+        self.model_label.setText(f"Model: {studio.models.model_name or 'not loaded yet'}")
+        self.device_label.setText(f"Device: {studio.models.device_name}" if studio.models.device_name else "")
+        self.memory_label.setText(studio.models.memory_text)
 
     def _phase_changed(self, *_phase) -> None:
         self.cancel_action.setEnabled(self.studio.busy)  # Generate: ProblemBanners.update_buttons
+
+    def _update_title(self, *_args) -> None:
+        """Progress and the queue in the window title (every taskbar shows it), and on the launcher entry."""
+        generation = self.studio.generation
+        self.window.setWindowTitle(progress_title(generation, self.studio.queue))
+        self.launcher.show(generation.fraction if generation.busy else None)
 
     def _instruction_changed(self, name: str) -> None:
         text = self.studio.controls.get("instruction")
@@ -188,9 +207,9 @@ class Workspace(QObject):
     def paste(self) -> None:
         mime = QGuiApplication.clipboard().mimeData()
         if mime is not None and mime.hasUrls():
-            self.studio.drop_paths(local_paths(mime))
+            self.studio.inputs.drop_paths(local_paths(mime))
         elif mime is not None and mime.hasImage():
-            self.studio.paste_image(mime.imageData())
+            self.studio.inputs.paste_image(mime.imageData())
         else:
             self.window.show_message("The clipboard holds no image or file")
 
@@ -206,6 +225,20 @@ class Workspace(QObject):
         self.models_dialog.raise_()
         return self.models_dialog
 
+    def export_picks(self) -> None:
+        """This model's pairwise picks as JSON lines, where the user says."""
+        if not self.studio.picks.count():
+            self.window.show_message("No picks yet: in Compare, press a result's number to pick the best")
+            return
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export picks", "picks.jsonl", "JSON lines (*.jsonl)")
+        if path:
+            try:
+                count = self.studio.picks.export(path)
+            except OSError as error:
+                self.window.show_message(f"Could not export the picks: {error.strerror or error}")
+                return
+            self.window.show_message(f"Exported {count} picks to {path}")
+
     def shutdown(self) -> None:
         """Before the window closes: stop a download or verification still running."""
         if self.models_dialog is not None:
@@ -215,4 +248,4 @@ class Workspace(QObject):
         paths, _ = QFileDialog.getOpenFileNames(self.window, "Add reference images", "",
                                                 "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)")
         if paths:
-            self.studio.drop_paths(paths, allow_recipe=False)
+            self.studio.inputs.drop_paths(paths, allow_recipe=False)
