@@ -10,6 +10,10 @@
 4. Step caching: each cache mode against none (``pipeline.step_cache``), whole call with the encoding cached, on the
    demo model (its 64 x 64, the staged schedule) and on the tiny stock model (full Qwen-Image-Edit architecture,
    random weights, run as itself: CFG at every step), with the passes each computed in full.
+5. One rank-16 LoRA at weight 1 (unfused peft) against none: the tiny pipeline's whole call, and one transformer
+   block at a real head size (``bench_lora.py``). Target ratio <= 1.02.
+
+``--only lora`` (or any section names, comma-separated) runs just those sections and writes ``engine_<names>.json``.
 """
 from __future__ import annotations
 
@@ -147,25 +151,42 @@ def cache_rows(name: str, results: dict) -> list[str]:
             f"| **{r['ratio']:.2f}** | < 1 |" for mode, r in results.items() if mode != "none"]
 
 
+def lora_rows(results: dict) -> list[str]:
+    rows = []
+    if "lora" in results:
+        p = results["lora"]
+        rows.append(f"| one rank-16 LoRA (unfused) / none, tiny pipeline whole call ({p['lora']:.3f} s / "
+                    f"{p['none']:.3f} s; 32-wide layers: worst case) | **{p['ratio']:.3f}** | <= 1.02 |")
+    if "lora_block" in results:
+        b = results["lora_block"]
+        rows.append(f"| one rank-16 LoRA (unfused) / none, one {b['width']}-wide block, {b['tokens']} tokens "
+                    f"({b['lora']:.3f} s / {b['none']:.3f} s) | **{b['ratio']:.3f}** | <= 1.02 |")
+    return rows
+
+
 def markdown(results: dict) -> str:
-    o, s, w = results["overhead"], results["stage_cost"], results["sweep"]
-    ll = results["overhead_last_layer"]
-    rows = [
-        "| benchmark | measured | target |",
-        "|---|---|---|",
-        f"| SqueezePipeline (DLA) / diffusers QwenImageEditPlus, whole call ({o['squeeze']:.3f} s / "
-        f"{o['diffusers']:.3f} s) | **{o['ratio']:.3f}** | <= 1.03 |",
-        f"| SqueezePipeline (last_layer) / diffusers, whole call ({ll['squeeze']:.3f} s / {ll['diffusers']:.3f} s)"
-        f" | **{ll['ratio']:.3f}** | <= 1.03 |",
-        f"| MLLM-only step / joint step, 2 refs ({s['mllm_only_s_per_step'] * 1e3:.1f} ms / "
-        f"{s['joint_s_per_step'] * 1e3:.1f} ms) | **{s['mllm_only_over_joint']:.2f}** | < 1 |",
-        f"| VAE-focused step / joint step ({s['vae_focused_s_per_step'] * 1e3:.1f} ms) "
-        f"| **{s['vae_focused_over_joint']:.2f}** | (no CFG pass) |",
-        f"| MLLM runs in a {w['points']}-point tau sweep | **{w['mllm_runs']}** | 1 |",
-        *cache_rows(f"demo model, {results['steps']} steps at 64x64, staged", results["cache_demo"]),
-        *cache_rows(f"tiny stock model at {results['size']}x{results['size']}, CFG every step",
-                    results["cache_stock"]),
-    ]
+    """The table of whichever sections ran (``--only``)."""
+    rows = ["| benchmark | measured | target |", "|---|---|---|"]
+    if "overhead" in results:
+        o, ll = results["overhead"], results["overhead_last_layer"]
+        rows += [f"| SqueezePipeline (DLA) / diffusers QwenImageEditPlus, whole call ({o['squeeze']:.3f} s / "
+                 f"{o['diffusers']:.3f} s) | **{o['ratio']:.3f}** | <= 1.03 |",
+                 f"| SqueezePipeline (last_layer) / diffusers, whole call ({ll['squeeze']:.3f} s / "
+                 f"{ll['diffusers']:.3f} s) | **{ll['ratio']:.3f}** | <= 1.03 |"]
+    if "stage_cost" in results:
+        s = results["stage_cost"]
+        rows += [f"| MLLM-only step / joint step, 2 refs ({s['mllm_only_s_per_step'] * 1e3:.1f} ms / "
+                 f"{s['joint_s_per_step'] * 1e3:.1f} ms) | **{s['mllm_only_over_joint']:.2f}** | < 1 |",
+                 f"| VAE-focused step / joint step ({s['vae_focused_s_per_step'] * 1e3:.1f} ms) "
+                 f"| **{s['vae_focused_over_joint']:.2f}** | (no CFG pass) |"]
+    if "sweep" in results:
+        w = results["sweep"]
+        rows.append(f"| MLLM runs in a {w['points']}-point tau sweep | **{w['mllm_runs']}** | 1 |")
+    if "cache_demo" in results:
+        rows += [*cache_rows(f"demo model, {results['steps']} steps at 64x64, staged", results["cache_demo"]),
+                 *cache_rows(f"tiny stock model at {results['size']}x{results['size']}, CFG every step",
+                             results["cache_stock"])]
+    rows += lora_rows(results)
     meta = results["machine"]
     return (f"Measured {meta['date']} on {meta['machine']} ({meta['torch_threads']} torch threads), tiny "
             f"random-weight config at {results['size']}x{results['size']}, {results['steps']} steps, "
@@ -198,28 +219,41 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--only", default="", help="comma-separated sections: overhead, stage_cost, sweep, cache, lora")
     args = parser.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    wanted = lambda name: not only or name in only  # noqa: E731
+
+    from bench_lora import bench_lora_block, bench_lora_pipeline
 
     pipe = build_tiny_pipeline(mode="dla")
     pipe.register_to_config(reference_image_area=args.size * args.size)
-    last_layer = build_tiny_pipeline(mode="last_layer")
-    last_layer.register_to_config(reference_image_area=args.size * args.size)
     refs = references(args.size)
     results = {
         "size": args.size, "steps": args.steps, "repeats": args.repeats,
         "machine": {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                     "torch_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d")},
-        "overhead": bench_overhead(pipe, refs, args.size, args.steps, args.repeats),
-        "overhead_last_layer": bench_overhead(last_layer, refs, args.size, args.steps, args.repeats),
-        "stage_cost": bench_stage_cost(pipe, refs, args.size, args.steps, args.repeats),
-        "sweep": bench_sweep(pipe, refs, args.size),
-        "cache_demo": bench_cache(demo_pipeline(), references(64), 64, args.steps, args.repeats),
-        "cache_stock": bench_cache(stock_pipeline(args.size), refs, args.size, args.steps, args.repeats),
     }
+    if wanted("overhead"):
+        last_layer = build_tiny_pipeline(mode="last_layer")
+        last_layer.register_to_config(reference_image_area=args.size * args.size)
+        results["overhead"] = bench_overhead(pipe, refs, args.size, args.steps, args.repeats)
+        results["overhead_last_layer"] = bench_overhead(last_layer, refs, args.size, args.steps, args.repeats)
+    if wanted("stage_cost"):
+        results["stage_cost"] = bench_stage_cost(pipe, refs, args.size, args.steps, args.repeats)
+    if wanted("sweep"):
+        results["sweep"] = bench_sweep(pipe, refs, args.size)
+    if wanted("cache"):
+        results["cache_demo"] = bench_cache(demo_pipeline(), references(64), 64, args.steps, args.repeats)
+        results["cache_stock"] = bench_cache(stock_pipeline(args.size), refs, args.size, args.steps, args.repeats)
+    if wanted("lora"):
+        results["lora"] = bench_lora_pipeline(pipe, refs, args.size, args.steps, args.repeats, PROMPT)
+        results["lora_block"] = bench_lora_block(args.repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "engine.json").write_text(json.dumps(results, indent=2))
-    (out / "engine.md").write_text(markdown(results))
+    stem = "engine" + "".join(f"_{name}" for name in sorted(only))
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2))
+    (out / f"{stem}.md").write_text(markdown(results))
     print(markdown(results))
 
 

@@ -63,3 +63,21 @@ def test_a_restored_recipe_brings_its_loras(make_window, tmp_path):
                                              loras=[{"path": style, "weight": 0.3, "name": "style", "sha256": ""}]))
     assert controls.to_request([]).loras == [{"path": style, "weight": 0.3}]
     assert window.workspace.controls_panel.loras.list.item(0).text() == "style  ×0.3"
+
+
+def test_adding_a_few_step_lora_takes_its_steps_and_guidance(make_window, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from squeeze_studio.hub.lora_files import METADATA_KEY
+
+    path = tmp_path / "turbo.safetensors"
+    save_file({"a.lora_down.weight": torch.zeros(1, 1)}, str(path),
+              metadata={METADATA_KEY: json.dumps({"steps": 8, "guidance_scale": 1.0, "tau1": 1.0, "tau2": 0.0})})
+    window = make_window()
+    panel, controls = window.workspace.controls_panel.loras, window.studio.controls
+    assert panel.add_file(str(path))
+    request = controls.to_request([])
+    assert (request.num_inference_steps, request.guidance_scale, request.tau1, request.tau2) == (8, 1.0, 1.0, 0.0)
+    assert window.workspace.controls_panel.steps.value() == 8
+    assert panel.problem.text() == "Took its settings (turbo.safetensors metadata)"

@@ -90,3 +90,20 @@ def test_a_cached_run_reports_its_forward_passes_and_compiling_is_cuda_only(engi
     assert info["compile"] == "compiling applies to CUDA only; ran uncompiled on cpu"
     assert results[0].request.cache == "taylorseer" and results[0].request.compile is False
     assert not engine.compiled
+
+
+def test_a_lora_that_does_not_fit_or_is_missing_is_one_line_before_the_first_step(engine, reference_files, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from squeeze_studio.testing.loras import lora_tensors
+
+    tensors = lora_tensors(engine.pipe.transformer, "kohya", rank=4, blocks=[0])
+    tensors.update({"lora_unet_transformer_blocks_59_attn_to_q.lora_down.weight": torch.zeros(4, 32),
+                    "lora_unet_transformer_blocks_59_attn_to_q.lora_up.weight": torch.zeros(32, 4)})
+    save_file(tensors, str(tmp_path / "big.safetensors"))
+    for path, message in ((tmp_path / "big.safetensors", "big: 1 of 15 layers it names are not in this transformer"),
+                          (tmp_path / "gone.safetensors", "LoRA file not found")):
+        with pytest.raises(EngineError) as raised:
+            engine.generate(request(reference_files, loras=[{"path": str(path), "weight": 1.0}]))
+        assert message in str(raised.value) and "\n" not in str(raised.value)

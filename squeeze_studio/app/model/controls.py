@@ -83,6 +83,21 @@ class Controls(QObject):
         if name == "tau2" and self._values["tau1"] < value:
             self.set("tau1", value)
 
+    def add_lora(self, path: str) -> str:
+        """Add a LoRA to the current model's list and take the steps, guidance and taus it recommends (a few-step
+        LoRA needs its own); returns where they came from ("" when it recommends none). ``ValueError`` in one
+        line for a file that is not a .safetensors LoRA or whose recommended settings cannot be read."""
+        from ...hub.lora_files import lora_defaults
+
+        defaults = lora_defaults(path)  # checks the file before it is listed
+        self.loras.add(path)
+        taken = {"tau1": defaults.tau1, "tau2": defaults.tau2, "num_inference_steps": defaults.steps,
+                 "guidance_scale": defaults.guidance_scale}  # tau1 first: setting one pushes the other along
+        for name, value in taken.items():
+            if value is not None:
+                self.set(name, value)
+        return defaults.origin if any(v is not None for v in taken.values()) else ""
+
     def set_seed_locked(self, locked: bool) -> None:
         if locked != self.seed_locked:
             self.seed_locked = locked

@@ -111,7 +111,7 @@ class ControlsPanel(QWidget):
         self.addon.activated.connect(self._addon_chosen)
         advanced.addRow("Add-on", self.addon)
 
-        self.loras = LoraPanel(self._controls.loras)
+        self.loras = LoraPanel(self._controls)
         advanced.addRow("LoRAs", self.loras)
         self.cache = QComboBox()
         for mode in CACHE_MODES:

@@ -1,5 +1,6 @@
 """The LoRA list in the controls: one line per file (a tick for on/off, its name and weight), the selected one's
-weight, Add… and Remove. Bound to ``model.loras.LoraList``; a few lines tall, so the window still fits 1366 x 768."""
+weight, Add… and Remove. Bound to ``Controls.loras`` (``model.loras.LoraList``); adding a file takes the steps,
+guidance and taus it recommends (``Controls.add_lora``); a few lines tall, so the window still fits 1366 x 768."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Qt
@@ -16,15 +17,16 @@ from PySide6.QtWidgets import (
 )
 
 from ...request import MAX_LORA_WEIGHT
-from ..model.loras import LoraList
+from ..model.controls import Controls
 
 VISIBLE_ROWS = 3
 
 
 class LoraPanel(QWidget):
-    def __init__(self, loras: LoraList, parent: QWidget | None = None):
+    def __init__(self, controls: Controls, parent: QWidget | None = None):
         super().__init__(parent)
-        self._loras = loras
+        self._controls = controls
+        self._loras = loras = controls.loras
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -60,14 +62,16 @@ class LoraPanel(QWidget):
         self.refresh()
 
     def add_file(self, path: str) -> bool:
-        """Add ``path``; a refusal is shown under the list in one line."""
+        """Add ``path`` and take the settings it recommends (said under the list); a refusal is shown there in one
+        line."""
         try:
-            self._loras.add(path)
+            origin = self._controls.add_lora(path)
         except ValueError as error:
             self.problem.setText(str(error))
             self.problem.setVisible(True)
             return False
-        self.problem.setVisible(False)
+        self.problem.setText(f"Took its settings ({origin})" if origin else "")
+        self.problem.setVisible(bool(origin))
         self.list.setCurrentRow(self.list.count() - 1)
         return True
 
