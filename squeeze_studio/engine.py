@@ -89,8 +89,7 @@ class Engine:
         self.model_path = self.source.spec or str(self.source.folder)
         self.model_name = self.source.name
         self.previews = previews
-        self.compiled = False  # the transformer's blocks are compiled (``request.compile`` on CUDA)
-        self._first_compiled_seconds: float | None = None
+        self.compiler = None  # the transformer's compiled blocks, once a request asked on CUDA (``BlockCompiler``)
         _quiet_loading()
         out_of_memory = False
         try:
@@ -234,25 +233,15 @@ class Engine:
         for index, single in enumerate(singles):
             yield from self._run(single, images, should_cancel, index)
 
-    def _compile_note(self, asked: bool) -> str:
-        """Compile the blocks the first time a request asks for it on CUDA; say so in one line elsewhere."""
-        if asked and not self.device_name.startswith("cuda"):
-            return f"compiling applies to CUDA only; ran uncompiled on {self.device_name}"
-        if asked and not self.compiled:
-            self.pipe.compile_blocks()
-            self.compiled = True
-        return ""
-
-    def _compile_timing(self, seconds: float) -> str:
-        """The first compiled image's extra time: measured as its time against the next image's."""
-        if self._first_compiled_seconds is None:
-            self._first_compiled_seconds = seconds
-            return f"compiled: this first image compiled the blocks ({seconds:.1f} s); the next ones reuse them"
-        extra = self._first_compiled_seconds - seconds
-        return f"compiled: {seconds:.1f} s; the first image took {self._first_compiled_seconds:.1f} s ({extra:+.1f} s)"
+    @property
+    def compiled(self) -> bool:
+        return self.compiler is not None and self.compiler.compiled
 
     def _run(self, request: GenerationRequest, images, should_cancel, index: int):
-        note = self._compile_note(request.compile)
+        from .pipeline.step_cache import BlockCompiler
+
+        self.compiler = self.compiler or BlockCompiler(self.pipe, self.device_name)
+        note = self.compiler.prepare(request.compile)
         request = request.replace(compile=self.compiled)  # as it runs: CUDA only, and a compiled engine stays so
         start = time.perf_counter()
         if vae_tiling(request.height, request.width):
@@ -281,7 +270,7 @@ class Engine:
                     image = self.pipe.backbone.image_processor.numpy_to_pil(image)[0]
                     seconds = time.perf_counter() - start
                     info = {"forward_passes": item.forward_passes, "full_passes": item.full_passes}
-                    note = self._compile_timing(seconds) if self.compiled else note
+                    note = self.compiler.timing(seconds) if self.compiled else note
                     if note:
                         info["compile"] = note
                     yield ImageResult(image, request, seconds, index, info,

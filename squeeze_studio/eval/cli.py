@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..memory import MEMORY_MODES
-from ..request import CACHE_MODES, DEFAULT_GUIDANCE
+from ..request import DEFAULT_GUIDANCE
 from .defaults import METRICS
 from .settings import DEFAULT_SETTING, SWEEP, parse_taus
 
@@ -32,17 +32,16 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
     p.add_argument("--cfg", type=float, default=DEFAULT_GUIDANCE, help=f"guidance scale (default {DEFAULT_GUIDANCE})")
     p.add_argument("--seed", type=int, default=0, help="base seed; example i uses seed + i (default 0)")
-    p.add_argument("--taus", action="append", metavar="TAU1,TAU2[,text]",
+    p.add_argument("--taus", action="append", metavar="TAU1,TAU2[,text][,CACHE]",
                    help=f"a stage setting (repeatable; default {DEFAULT_SETTING.tau1:g},{DEFAULT_SETTING.tau2:g}); "
-                        "',text': the VAE-focused steps read the instruction without the references")
+                        "',text': the VAE-focused steps read the instruction without the references; a step cache "
+                        "mode last (',taylorseer', ',first-block'): generated with that cache")
     p.add_argument("--tau-sweep", action="store_true",
                    help="the trade-off grid (with any --taus added): " + ", ".join(s.name for s in SWEEP))
     p.add_argument("--figure", metavar="FIG.png", default=None, help="draw the identity/adherence trade-off")
     p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the best present)")
     p.add_argument("--memory", default="auto", choices=MEMORY_MODES,
                    help="how the model uses GPU memory (default: auto, from free VRAM and the plan)")
-    p.add_argument("--cache", default="none", choices=CACHE_MODES, metavar="MODE",
-                   help="step cache for every generation: " + ", ".join(CACHE_MODES) + " (default: none)")
     p.add_argument("--size", type=int, default=64, help="generated image side in pixels (default 64)")
     p.add_argument("--dino", default=None, metavar="PATH", help="local ViT/Dinov2 model folder: the DINO metric")
     p.add_argument("--clip", default=None, metavar="PATH", help="local CLIPModel folder: CLIP-I and CLIP-T")
@@ -116,8 +115,7 @@ def run_eval(args) -> int:
 
     report = evaluate(args.data, args.model, settings, limit=args.limit, steps=args.steps, cfg=args.cfg,
                       seed=args.seed, size=args.size, device=args.device, dino=args.dino, clip=args.clip,
-                      progress=not args.quiet, grid=args.grid, addon=args.addon, memory=args.memory,
-                      cache=args.cache)
+                      progress=not args.quiet, grid=args.grid, addon=args.addon, memory=args.memory)
     path = write_json(report, args.json)
     print(markdown_table(report))
     if args.figure:

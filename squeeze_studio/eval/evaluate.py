@@ -43,7 +43,6 @@ def evaluate(
     grid_rows: int = 12,
     addon: str | os.PathLike | None = None,
     memory: str = "auto",
-    cache: str = "none",
 ) -> dict:
     """Evaluate ``model`` on the dataset at ``data`` at each stage setting; returns the report (see
     ``report.py`` for how it is written). Bad input raises a one-line ``ValueError`` before generating."""
@@ -51,8 +50,7 @@ def evaluate(
     if not settings:
         raise ValueError("no stage settings to evaluate")
     examples = load_examples(data, limit)
-    runner = Runner(model, device=device, steps=steps, cfg=cfg, size=size, seed=seed, addon=addon, memory=memory,
-                    cache=cache)
+    runner = Runner(model, device=device, steps=steps, cfg=cfg, size=size, seed=seed, addon=addon, memory=memory)
     scorer = dreambench.DreamBenchScorer(dino, clip, runner.device) if dino or clip else None
     methods = [s.name for s in settings] + list(BASELINES)
 
@@ -108,7 +106,7 @@ def evaluate(
         "model": str(model),
         "addon": str(addon) if addon else None,
         "device": runner.device,
-        "generation": {"steps": steps, "cfg": cfg, "seed": seed, "size": size, "cache": cache,
+        "generation": {"steps": steps, "cfg": cfg, "seed": seed, "size": size,
                        "seeds": "seed + example index, the same for every setting"},
         "settings": [{**s.to_dict(), "stages": stages.get(s.name)} for s in settings],
         "counts": {

@@ -31,13 +31,12 @@ class Generated:
 class Runner:
     def __init__(self, model: str | os.PathLike | None, device: str | None = None, steps: int = 20,
                  cfg: float = 2.5, size: int = 64, seed: int = 0, addon: str | os.PathLike | None = None,
-                 memory: str = "auto", cache: str = "none"):
+                 memory: str = "auto"):
         if seed < 0:
             raise ValueError(f"--seed must not be negative (got {seed})")
         self.engine = Engine(model, addon, device=device, previews=False, memory=memory)
         self.pipe = self.engine.pipe
         self.steps, self.cfg, self.size, self.seed = steps, cfg, size, seed
-        self.pipe.set_step_cache(cache)
         self.pipe.check_inputs([], "check", size, size, steps, 0.0, 0.0, cfg)  # fail before the first example
 
     @property
@@ -68,7 +67,7 @@ class Runner:
         start = time.perf_counter()
         out = self.pipe(image=references, prompt=instruction, negative_prompt=NEGATIVE_PROMPT,
                         tau1=setting.tau1, tau2=setting.tau2, reference_ramp=setting.ramp, guidance_scale=self.cfg,
-                        vae_focused_reading=setting.reading,
+                        vae_focused_reading=setting.reading, cache=setting.cache,
                         num_inference_steps=self.steps, height=self.size, width=self.size,
                         generator=torch.Generator("cpu").manual_seed(self.seed_for(index)), output_type="pil")
         return Generated(out.images[0].convert("RGB"), time.perf_counter() - start, out.stage_plan.summary())

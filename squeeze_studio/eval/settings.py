@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..request import DEFAULT_TAU1, DEFAULT_TAU2
+from ..request import CACHE_MODES, DEFAULT_TAU1, DEFAULT_TAU2
 from ..stages.schedule import VaeFocusedReading  # plain Python, like this module
 
 
@@ -19,18 +19,21 @@ class StageSetting:
     tau2: float
     ramp: bool = False  # the smooth variant: reference attention weight ramps across the joint band
     reading: str = "null"  # below tau2: "null" (empty instruction) or "text" (the instruction read alone)
+    cache: str = "none"  # the step cache the generations run with (``request.CACHE_MODES``)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tau2 <= self.tau1 <= 1.0:
             raise ValueError(f"stage thresholds need 0 <= tau2 <= tau1 <= 1 (got {self.tau1:g},{self.tau2:g})")
         if self.reading not in READINGS:
             raise ValueError(f"the VAE-focused reading must be one of {', '.join(READINGS)} (got {self.reading!r})")
+        if self.cache not in CACHE_MODES:
+            raise ValueError(f"the cache mode must be one of {', '.join(CACHE_MODES)} (got {self.cache!r})")
 
     @property
     def name(self) -> str:
         """The key in the JSON report, e.g. ``"0.95/0.85"``."""
-        return f"{self.tau1:g}/{self.tau2:g}" + (" ramp" if self.ramp else "") + (" text" if self.reading == "text"
-                                                                                 else "")
+        return (f"{self.tau1:g}/{self.tau2:g}" + (" ramp" if self.ramp else "")
+                + (" text" if self.reading == "text" else "") + ("" if self.cache == "none" else f" {self.cache}"))
 
     @property
     def label(self) -> str:
@@ -40,11 +43,13 @@ class StageSetting:
         extra = "smooth ramp" if self.ramp else special.get((self.tau1, self.tau2))
         if self.reading == "text":
             extra = f"{extra}, instruction text kept" if extra else "instruction text kept below tau2"
+        if self.cache != "none":
+            extra = f"{extra}, {self.cache} cache" if extra else f"{self.cache} cache"
         return f"{self.name} ({extra})" if extra else self.name
 
     def to_dict(self) -> dict:
         return {"name": self.name, "label": self.label, "tau1": self.tau1, "tau2": self.tau2, "ramp": self.ramp,
-                "reading": self.reading}
+                "reading": self.reading, "cache": self.cache}
 
 
 READINGS = tuple(reading.value for reading in VaeFocusedReading)
@@ -62,17 +67,18 @@ SWEEP = (
 
 
 def parse_taus(text: str) -> StageSetting:
-    """``"0.95,0.85"`` -> ``StageSetting(0.95, 0.85)``, ``"1,1,text"`` -> the text reading; a one-line
-    ``ValueError`` otherwise."""
+    """``"0.95,0.85"`` -> ``StageSetting(0.95, 0.85)``, ``"1,1,text"`` -> the text reading, a step cache mode
+    last (``"0.95,0.85,text,taylorseer"``) -> generated with that cache; a one-line ``ValueError`` otherwise."""
     parts = [p.strip() for p in str(text).split(",")]
-    wanted = f"--taus wants 'tau1,tau2' or 'tau1,tau2,text' (got {text!r})"
+    wanted = f"--taus wants 'tau1,tau2[,text][,CACHE]' (got {text!r})"
+    cache = parts.pop() if len(parts) > 2 and parts[-1] in CACHE_MODES else "none"
     if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in READINGS):
         raise ValueError(wanted)
     try:
         tau1, tau2 = (float(p) for p in parts[:2])
     except ValueError:
         raise ValueError(wanted) from None
-    return StageSetting(tau1, tau2, reading=parts[2] if len(parts) == 3 else "null")
+    return StageSetting(tau1, tau2, reading=parts[2] if len(parts) == 3 else "null", cache=cache)
 
 
 def unique_settings(settings) -> list[StageSetting]:

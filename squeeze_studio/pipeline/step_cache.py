@@ -119,6 +119,33 @@ class StepCache:
             self._probe = None
 
 
+class BlockCompiler:
+    """The engine's compilation: the blocks are compiled the first time a request asks on CUDA (elsewhere a note
+    says so), and the first compiled image's time is kept, so every later one can say what compiling cost."""
+
+    def __init__(self, pipe, device_name: str):
+        self.pipe, self.device_name = pipe, device_name
+        self.compiled = False
+        self._first_seconds: float | None = None
+
+    def prepare(self, asked: bool) -> str:
+        """Before a run: compile if asked (CUDA only); a one-line note when it was asked in vain, else ""."""
+        if asked and not self.device_name.startswith("cuda"):
+            return f"compiling applies to CUDA only; ran uncompiled on {self.device_name}"
+        if asked and not self.compiled:
+            self.pipe.compile_blocks()
+            self.compiled = True
+        return ""
+
+    def timing(self, seconds: float) -> str:
+        """After a compiled run: the first image's time (which compiled) against this one's."""
+        if self._first_seconds is None:
+            self._first_seconds = seconds
+            return f"compiled: this first image compiled the blocks ({seconds:.1f} s); the next ones reuse them"
+        extra = self._first_seconds - seconds
+        return f"compiled: {seconds:.1f} s; the first image took {self._first_seconds:.1f} s ({extra:+.1f} s)"
+
+
 def compile_blocks(transformer: torch.nn.Module) -> None:
     """``torch.compile`` the transformer's repeated blocks (diffusers' regional compilation): the first run
     compiles them (slow), later runs at the same sizes reuse the compiled code."""

@@ -109,3 +109,29 @@ def test_the_command_line_takes_a_cache_mode_and_compile():
     assert (args.cache, args.compile) == ("first-block", True)
     with pytest.raises(UsageError, match="argument --cache: invalid choice: 'teacache'"):
         build_parser().parse_args([*base, "--cache", "teacache"])
+
+
+def test_an_eval_setting_can_carry_a_cache_mode():
+    from squeeze_studio.eval.settings import parse_taus
+
+    setting = parse_taus("0.95,0.85,text,taylorseer")
+    assert (setting.name, setting.reading, setting.cache) == ("0.95/0.85 text taylorseer", "text", "taylorseer")
+    assert parse_taus("0.95,0.85,first-block").to_dict()["cache"] == "first-block"
+    assert parse_taus("0.95,0.85").name == "0.95/0.85"  # reports made before caches keep their names
+    with pytest.raises(ValueError, match="--taus wants 'tau1,tau2\\[,text\\]\\[,CACHE\\]'"):
+        parse_taus("0.95,0.85,teacache")
+
+
+def test_compiling_happens_once_on_cuda_and_the_first_images_extra_time_is_said():
+    """The CUDA path without a GPU: a stand-in pipeline counts the compilations."""
+    from types import SimpleNamespace
+
+    from squeeze_studio.pipeline.step_cache import BlockCompiler
+
+    calls = []
+    compiler = BlockCompiler(SimpleNamespace(compile_blocks=lambda: calls.append(1)), "cuda:0")
+    assert compiler.prepare(False) == "" and not compiler.compiled
+    assert compiler.prepare(True) == "" and compiler.prepare(True) == "" and calls == [1]
+    assert compiler.timing(41.0) == "compiled: this first image compiled the blocks (41.0 s); the next ones reuse them"
+    assert compiler.timing(6.5) == "compiled: 6.5 s; the first image took 41.0 s (+34.5 s)"
+    assert BlockCompiler(None, "cpu").prepare(True) == "compiling applies to CUDA only; ran uncompiled on cpu"
