@@ -228,22 +228,28 @@ class Run:
         self.window.close()
 
 
-def bench_generation(repeats: int, size: int, steps: int) -> list[dict]:
+def tiny_studio_setup():
+    """A private data folder, a tiny random-weight model and two references in a temporary folder: (the folder,
+    which removes itself when dropped; the model; the reference paths)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PIL import Image
-    from PySide6.QtWidgets import QApplication
 
     from squeeze_studio.testing.tiny import build_tiny_model
 
     tmp = tempfile.TemporaryDirectory()
-    home = Path(tmp.name) / "home"
-    os.environ["SQUEEZE_STUDIO_HOME"] = str(home)
+    os.environ["SQUEEZE_STUDIO_HOME"] = str(Path(tmp.name) / "home")
     model = build_tiny_model(Path(tmp.name) / "tiny")
     references = []
     for i, colour in enumerate(("red", "teal")):
         references.append(str(Path(tmp.name) / f"ref{i}.png"))
         Image.new("RGB", (256, 256), colour).save(references[-1])
+    return tmp, model, references
 
+
+def bench_generation(repeats: int, size: int, steps: int) -> list[dict]:
+    from PySide6.QtWidgets import QApplication
+
+    tmp, model, references = tiny_studio_setup()
     app = QApplication.instance() or QApplication([])
     run = Run(model, references, size, steps)
     rows = []

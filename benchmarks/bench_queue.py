@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,21 +20,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def bench_queue_stall(jobs: int = 100, size: int = 64, steps: int = 4) -> list[dict]:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from bench_app import Run
-    from PIL import Image
+    from bench_app import Run, tiny_studio_setup
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from squeeze_studio.testing.tiny import build_tiny_model
-
-    tmp = tempfile.TemporaryDirectory()
-    os.environ["SQUEEZE_STUDIO_HOME"] = str(Path(tmp.name) / "home")
-    model = build_tiny_model(Path(tmp.name) / "tiny")
-    references = []
-    for i, colour in enumerate(("red", "teal")):
-        references.append(str(Path(tmp.name) / f"ref{i}.png"))
-        Image.new("RGB", (256, 256), colour).save(references[-1])
+    tmp, model, references = tiny_studio_setup()
     app = QApplication.instance() or QApplication([])
     run = Run(model, references, size, steps)
     studio = run.studio

@@ -22,7 +22,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-from make_screenshots import grab, wait  # noqa: E402  (one waiting loop and one grab for every screenshot script)
+from make_screenshots import grab  # noqa: E402  (one grab for every screenshot script)
+from make_screenshots import wait as wait_until  # noqa: E402
+
+
+def wait(condition, timeout_s: float = 600) -> None:
+    """``make_screenshots.wait``, saying what the window last said when it does not get there."""
+    try:
+        wait_until(condition, timeout_s)
+    except TimeoutError:
+        from PySide6.QtWidgets import QApplication
+
+        window = next(w for w in QApplication.topLevelWidgets() if hasattr(w, "studio"))
+        raise TimeoutError(f"stuck; the window last said: {window.last_message!r}; busy={window.studio.busy}, "
+                           f"queue={len(window.studio.queue.waiting)} waiting, paused={window.studio.queue.paused}")
 
 
 def references(scratch: Path, seed: int, index: int, name: str, count: int = 2) -> tuple[list[str], str]:
