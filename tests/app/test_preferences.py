@@ -63,3 +63,11 @@ def test_the_store_keeps_picks_per_model_across_reopening_and_exports_them(tmp_p
     assert line["model"] == "other"
     assert line["winner"] == {"tau1": 0.85, "tau2": 0.7, "guidance_scale": 2.5, "path": "/r/c.png"}
     assert line["loser"]["path"] == "/r/a.png"
+
+
+def test_the_built_in_demo_is_one_model_whether_named_by_the_controls_or_by_a_recipe():
+    from squeeze_studio.app.model.picks import model_name
+    from squeeze_studio.models import default_model_path
+
+    assert model_name("", "") == model_name(str(default_model_path()), "") == "demo"
+    assert model_name("/models/other", "/addons/x") == "/models/other|/addons/x"

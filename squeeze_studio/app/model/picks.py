@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from ...errors import first_line
+from ...models import default_model_path
 from ...recipe import read_recipe
 from ..persistence.picks import PickStore
 from .comparison import CompareItem
@@ -23,8 +24,12 @@ log = logging.getLogger(__name__)
 
 
 def model_name(model: str, addon: str) -> str:
-    """The key picks are kept under: the model as the controls name it ("" = the built-in demo) and its add-on."""
-    return f"{model or 'demo'}|{addon}" if addon else (model or "demo")
+    """The key picks are kept under: the model ("demo" for the built-in one, named "" by the controls and by its
+    folder in a recipe) and its add-on."""
+    demo = default_model_path()
+    if not model or (demo is not None and Path(model) == demo):
+        model = "demo"
+    return f"{model}|{addon}" if addon else model
 
 
 class Picks(QObject):
