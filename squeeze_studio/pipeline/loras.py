@@ -15,7 +15,8 @@ one peft adapter; ``set_adapters`` gives each its weight, beside a Squeeze add-o
 - Fused: once the adapters and weights are set, they are merged into the transformer's weights (diffusers'
   ``fuse_lora``, peft's ``merge``: W += weight x scale x B @ A), so a step costs what the model alone costs. Before
   the list or a weight changes they are taken out again (``unfuse_lora``: the same delta subtracted), since peft
-  recomputes the delta from the adapter's current scaling; the weights come back to within float rounding. An
+  recomputes the delta from the adapter's current scaling; the weights come back to within rounding (in bf16 a
+  cycle leaves ~2.5 % of them one rounding step off: ``benchmarks/lora_roundtrip.py``, docs/models.md). An
   unchanged list touches nothing. Not fused (``fuse_refusal``, said once in the log) where the weights are not
   plain floating-point tensors in place: quantized (int8 / nf4 / GGUF), stored in float8 (``--weights fp8``) or
   streamed by group offloading (``--memory group-offload`` / ``sequential``); there the adapters run beside them.

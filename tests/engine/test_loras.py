@@ -252,3 +252,20 @@ def test_loras_run_unfused_where_the_weights_cannot_take_them(tiny_stock_dir, tm
     lines = [r.getMessage() for r in caplog.records if "unfused" in r.getMessage()]
     reason = "float8_e4m3fn" if storage == "fp8" else "group offloading"
     assert len(lines) == 1 and reason in lines[0], lines
+
+
+@pytest.mark.slow
+def test_after_switching_the_image_equals_a_fresh_load_with_the_new_list(pipe, tiny_stock_dir, tmp_path):
+    a, b = kohya(pipe, tmp_path / "a.safetensors"), lightx2v(pipe, tmp_path / "b.safetensors")
+    new = [LoraSpec(b, 0.25), LoraSpec(a, -1.0)]
+    pipe.set_loras([LoraSpec(a, 1.0), LoraSpec(b, 0.5)])
+    run(pipe)
+    pipe.set_loras(new)
+    try:
+        switched = run(pipe)
+    finally:
+        pipe.set_loras([])
+    fresh = SqueezePipeline.from_pretrained(str(tiny_stock_dir))
+    fresh.set_progress_bar_config(disable=True)
+    fresh.set_loras(new)
+    assert np.allclose(switched, run(fresh), atol=TOL, rtol=0)
