@@ -1,13 +1,16 @@
-"""The cost of one community LoRA: a rank-16 LoRA at weight 1 (unfused peft, as ``SqueezePipeline.set_loras`` applies
-it) against none, measured side by side in one run. Imported by ``bench_engine.py``; runnable alone:
+"""The cost of one community LoRA: a rank-16 LoRA at weight 1, fused into the weights (as ``SqueezePipeline.set_loras``
+applies it) and unfused (peft beside the weights, as before fusing), against none, measured side by side in one run.
+Imported by ``bench_engine.py``; runnable alone:
 
     python benchmarks/bench_lora.py --repeats 7
 
 Two settings: the tiny pipeline of the other engine benchmarks (whole call; its 32-wide layers make a rank-16 LoRA
 half again as wide, so this is the worst case) and one Qwen-Image transformer block at a real head size (128) and
 ``--width`` (default 3072, the real model's; 24 heads) on the token count of a 256 x 256 image with 2 references.
-Times are one torch thread's CPU time (``_interleaved``). In the pipeline setting "none" is the state after
-``set_loras([])``: the adapter stays loaded, switched off, as after unticking it in the window.
+Times are one torch thread's CPU time (``_interleaved``) of the generation (or forward) alone: switching between the
+settings (``set_loras``, fusing, unfusing) happens before the clock starts, as the engine switches only when the list
+changes. In the pipeline setting "none" is the state after ``set_loras([])``: the adapter stays loaded, unfused and
+switched off, as after unticking it in the window; "unfused" is ``set_loras([lora])`` then ``pipe.unfuse_lora()``.
 """
 from __future__ import annotations
 
@@ -26,23 +29,27 @@ import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 from squeeze_studio.pipeline import LoraSpec, SqueezePipeline  # noqa: E402
-from squeeze_studio.pipeline.loras import check_lora_file, read_lora  # noqa: E402
+from squeeze_studio.pipeline.loras import check_lora_file, fused_adapters, read_lora  # noqa: E402
 from squeeze_studio.testing.loras import lora_tensors  # noqa: E402
 
 RANK = 16
 
 
-def _interleaved(fns: dict, repeats: int) -> dict[str, float]:
+def _interleaved(fns: dict, repeats: int, setups: dict | None = None) -> dict[str, float]:
     """Median CPU seconds of each function's thread, run alternately on one torch thread: other jobs on a shared
-    machine slow the wall clock by several times, and this thread's CPU time far less."""
+    machine slow the wall clock by several times, and this thread's CPU time far less. ``setups[name]`` runs before
+    each timed call of ``fns[name]``, untimed."""
+    setups = setups or {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for fn in fns.values():
+        for name, fn in fns.items():
+            setups.get(name, lambda: None)()
             fn()  # warm-up
         samples = {name: [] for name in fns}
         for _ in range(repeats):
             for name, fn in fns.items():
+                setups.get(name, lambda: None)()
                 start = time.thread_time()
                 fn()
                 samples[name].append(time.thread_time() - start)
@@ -52,28 +59,36 @@ def _interleaved(fns: dict, repeats: int) -> dict[str, float]:
 
 
 def bench_lora_pipeline(pipe, refs, size, steps, repeats, prompt) -> dict:
-    """Whole call of ``pipe`` with one rank-16 LoRA (lightx2v layout) at weight 1 against the same call without."""
+    """Whole call of ``pipe`` with one rank-16 LoRA (lightx2v layout) at weight 1, fused and unfused, against the
+    same call without."""
     folder = Path(tempfile.mkdtemp(prefix="bench-lora-"))
     path = folder / "rank16.safetensors"
     save_file(lora_tensors(pipe.transformer, "lightx2v", rank=RANK), str(path))
     common = dict(image=refs, prompt=prompt, num_inference_steps=steps, height=size, width=size, output_type="latent")
 
-    def with_lora():
+    def call():
+        pipe(**common, generator=torch.Generator().manual_seed(0))
+
+    def unfused():
         pipe.set_loras([LoraSpec(str(path), 1.0)])
-        pipe(**common, generator=torch.Generator().manual_seed(0))
+        pipe.unfuse_lora()
 
-    def without():
-        pipe.set_loras([])
-        pipe(**common, generator=torch.Generator().manual_seed(0))
-
-    medians = _interleaved({"lora": with_lora, "none": without}, repeats)
+    setups = {"fused": lambda: pipe.set_loras([LoraSpec(str(path), 1.0)]), "unfused": unfused,
+              "none": lambda: pipe.set_loras([])}
+    medians = _interleaved({name: call for name in setups}, repeats, setups)
     pipe.set_loras([])
-    return {**medians, "ratio": medians["lora"] / medians["none"], "target": "<= 1.02"}
+    return _ratios(medians)
+
+
+def _ratios(medians: dict) -> dict:
+    none = medians["none"]
+    return {**medians, "ratio": medians["fused"] / none, "unfused_ratio": medians["unfused"] / none,
+            "target": "<= 1.02"}
 
 
 def bench_lora_block(repeats: int, width: int = 3072, size: int = 256, refs: int = 2, text: int = 64) -> dict:
     """One transformer block at head size 128 and ``width``: forward with a rank-16 LoRA on every linear layer of
-    the block (as the Lightning LoRAs are) against an identical block without peft."""
+    the block (as the Lightning LoRAs are), fused and unfused, against an identical block without peft."""
     from diffusers import QwenImageTransformer2DModel
 
     torch.manual_seed(0)
@@ -97,9 +112,13 @@ def bench_lora_block(repeats: int, width: int = 3072, size: int = 256, refs: int
     def run(model):
         return lambda: model(**inputs)
 
-    medians = _interleaved({"lora": run(lora), "none": run(base)}, repeats)
-    return {**medians, "width": width, "tokens": tokens + text, "ratio": medians["lora"] / medians["none"],
-            "target": "<= 1.02"}
+    def fuse():
+        if not fused_adapters(lora):
+            lora.fuse_lora(adapter_names=["rank16"])
+
+    medians = _interleaved({"fused": run(lora), "unfused": run(lora), "none": run(base)}, repeats,
+                           {"fused": fuse, "unfused": lora.unfuse_lora})
+    return {**_ratios(medians), "width": width, "tokens": tokens + text}
 
 
 if __name__ == "__main__":

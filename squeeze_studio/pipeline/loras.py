@@ -12,10 +12,19 @@ one peft adapter; ``set_adapters`` gives each its weight, beside a Squeeze add-o
   changes; up to ``IDLE_ADAPTERS`` adapters no longer listed stay loaded (switched off) for a quick switch back.
 - A LoRA whose defaults name scheduler settings (``hub.lora_files``) gets them while it is active; the model's own
   scheduler comes back when none is.
+- Fused: once the adapters and weights are set, they are merged into the transformer's weights (diffusers'
+  ``fuse_lora``, peft's ``merge``: W += weight x scale x B @ A), so a step costs what the model alone costs. Before
+  the list or a weight changes they are taken out again (``unfuse_lora``: the same delta subtracted), since peft
+  recomputes the delta from the adapter's current scaling; the weights come back to within rounding (in bf16 a
+  cycle leaves ~2.5 % of them one rounding step off: ``benchmarks/lora_roundtrip.py``, docs/models.md). An
+  unchanged list touches nothing. Not fused (``fuse_refusal``, said once in the log) where the weights are not
+  plain floating-point tensors in place: quantized (int8 / nf4 / GGUF), stored in float8 (``--weights fp8``) or
+  streamed by group offloading (``--memory group-offload`` / ``sequential``); there the adapters run beside them.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +35,8 @@ from ..hub.lora_files import check_lora_file, lora_defaults, lora_name
 
 ADDON_ADAPTER = "addon"  # pipeline.addon.load_addon_lora's adapter name
 IDLE_ADAPTERS = 2
+FUSABLE_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,7 @@ class LoraState:
         self.loaded: dict[str, str] = {}  # adapter name -> file, oldest first
         self.scheduler = pipe.scheduler
         self.active: list[tuple[str, float]] = []
+        self.refusal_logged = False
 
 
 def set_loras(pipe, specs) -> list[str]:
@@ -123,21 +135,68 @@ def set_loras(pipe, specs) -> list[str]:
             fresh[name] = read_lora(path, pipe)
             check_fit(spec.label, fresh[name], pipe.transformer)
     schedule = _scheduler_settings(paths, specs)  # a bad sidecar is refused before anything loads
-    for name, tensors in fresh.items():
-        pipe.load_lora_weights(tensors, adapter_name=name)
-        state.loaded[name] = str(paths[names.index(name)])
-    _drop_idle(pipe, state, set(names))
     adapters = [(n, s.weight) for n, s in zip(names, specs, strict=True)]
     if ADDON_ADAPTER in _adapters(pipe):
         adapters.insert(0, (ADDON_ADAPTER, 1.0))
-    if adapters:
-        pipe.enable_lora()
-        pipe.set_adapters([n for n, _ in adapters], [w for _, w in adapters])
-    elif _adapters(pipe):
-        pipe.disable_lora()
-    state.active = adapters
+    if fresh or adapters != state.active:
+        _unfuse(pipe)  # peft subtracts the delta of the current weights: before any of them changes
+        for name, tensors in fresh.items():
+            pipe.load_lora_weights(tensors, adapter_name=name)
+            state.loaded[name] = str(paths[names.index(name)])
+        _drop_idle(pipe, state, set(names))
+        if adapters:
+            pipe.enable_lora()
+            pipe.set_adapters([n for n, _ in adapters], [w for _, w in adapters])
+        elif _adapters(pipe):
+            pipe.disable_lora()
+        state.active = adapters
+    if adapters and not fused_adapters(pipe.transformer):
+        _fuse(pipe, state, [n for n, _ in adapters])
     _set_scheduler(pipe, state, schedule)
     return [n for n, _ in adapters]
+
+
+def fuse_refusal(transformer) -> str | None:
+    """Why ``transformer``'s weights cannot take a LoRA merged into them exactly, or None when they can."""
+    from diffusers.hooks.group_offloading import _is_group_offload_enabled
+
+    quantizer = getattr(transformer, "hf_quantizer", None)
+    if quantizer is not None or getattr(transformer, "is_quantized", False):
+        method = getattr(getattr(quantizer, "quantization_config", None), "quant_method", "")
+        return f"its weights are quantized ({method or 'int8/nf4'}): a merge would requantize them"
+    if _is_group_offload_enabled(transformer):
+        return "group offloading streams its weights from CPU copies, which a merge would not reach"
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for module in transformer.modules():
+        if isinstance(module, BaseTunerLayer):
+            weight = module.get_base_layer().weight
+            if weight.dtype not in FUSABLE_DTYPES:
+                return f"its weights are stored in {str(weight.dtype).removeprefix('torch.')}: a merge would round away"
+            if weight.device.type == "meta":
+                return "its weights are offloaded (on the meta device)"
+    return None
+
+
+def _fuse(pipe, state: LoraState, names: list[str]) -> None:
+    reason = fuse_refusal(pipe.transformer)
+    if reason is None:
+        pipe.fuse_lora(components=["transformer"], lora_scale=1.0, adapter_names=names)  # the weights: set_adapters'
+    elif not state.refusal_logged:
+        logger.info("LoRAs run unfused (slower) on this transformer: %s", reason)
+        state.refusal_logged = True
+
+
+def _unfuse(pipe) -> None:
+    if fused_adapters(pipe.transformer):
+        pipe.unfuse_lora(components=["transformer"])
+
+
+def fused_adapters(transformer) -> set[str]:
+    """The adapters merged into ``transformer``'s weights (read from its layers, so a direct ``unfuse_lora`` counts)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return {name for m in transformer.modules() if isinstance(m, BaseTunerLayer) for name in m.merged_adapters}
 
 
 def _adapters(pipe) -> set[str]:

@@ -158,7 +158,9 @@ class SqueezePipeline(DiffusionPipeline, QwenImageLoraLoaderMixin):
         diffusers/peft, ComfyUI/kohya or lightx2v naming; each gets its weight, beside an add-on's own LoRA. A file
         already loaded is not read again; one that does not fit this transformer is refused in one line
         (``ValueError``) and nothing changes. ``set_loras([])`` returns to the model alone. A LoRA's scheduler
-        settings (``hub.lora_files.lora_defaults``) apply while it is active. Returns the adapter names in use."""
+        settings (``hub.lora_files.lora_defaults``) apply while it is active. The LoRAs are fused into the weights
+        where those are plain float tensors in place (``loras.fuse_refusal`` says why not); change them through
+        ``set_loras``, which unfuses first. Returns the adapter names in use."""
         from .loras import set_loras
 
         return set_loras(self, loras)

@@ -1,6 +1,7 @@
 """Community LoRAs on the tiny stock model (``pipe.set_loras``): files written here with the key layouts ComfyUI/kohya,
 lightx2v and diffusers/peft use for Qwen-Image, over the real module names of ``build_tiny_stock_model``'s
-transformer. Properties only (changes / equals the base), never pixel values of random weights."""
+transformer. Properties only (changes / equals the base), never pixel values of random weights. The LoRAs are fused
+into the weights (``loras.fused_adapters``), so "equals the base" holds to float rounding (``TOL``)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,8 @@ from safetensors.torch import save_file
 from squeeze_studio.pipeline import LoraSpec, SqueezePipeline
 from squeeze_studio.pipeline import loras as lora_module
 from squeeze_studio.testing.loras import lora_tensors
+
+TOL = 1e-5  # a fused LoRA taken out again leaves the weights to within float32 rounding
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def test_comfyui_and_lightx2v_loras_change_the_image_and_weight_zero_is_the_base
         pipe.set_loras([LoraSpec(path, 1.0)])
         assert not np.allclose(run(pipe), base, atol=1e-3), path
     pipe.set_loras([LoraSpec(comfy, 0.0), LoraSpec(lightning, 0.0)])
-    assert np.array_equal(run(pipe), base)
+    assert np.allclose(run(pipe), base, atol=TOL, rtol=0)
     pipe.set_loras([])  # back to the model alone: the slow test below checks its image
 
 
@@ -67,7 +70,7 @@ def test_diffusers_peft_naming_loads_too_and_an_empty_list_is_the_model_alone(pi
         assert not np.allclose(run(pipe), base, atol=1e-3)
     finally:
         pipe.set_loras([])
-    assert np.array_equal(run(pipe), base)  # the adapters stay loaded, switched off: exactly the model alone
+    assert np.allclose(run(pipe), base, atol=TOL, rtol=0)  # the adapters stay loaded, unfused and switched off
 
 
 def test_several_at_once_each_with_its_weight_and_no_file_read_twice(pipe, tmp_path, monkeypatch):
@@ -95,9 +98,11 @@ def test_a_lora_beside_an_addon_keeps_the_addon_adapter(pipe, base, tmp_path):
         pipe.set_loras([])
         with_addon = run(pipe)
         names = pipe.set_loras([LoraSpec(lightx2v(pipe, tmp_path / "l.safetensors"), 0.0)])
-        assert names[0] == "addon" and np.array_equal(run(pipe), with_addon)
+        assert names[0] == "addon" and np.allclose(run(pipe), with_addon, atol=TOL, rtol=0)
         assert not np.allclose(with_addon, base, atol=1e-3)
+        assert lora_module.fused_adapters(pipe.transformer) == set(names)
     finally:
+        pipe.unfuse_lora()  # deleting a fused adapter would leave its delta in the weights
         pipe.delete_adapters("addon")
         pipe.set_loras([])
 
@@ -165,3 +170,102 @@ def test_a_loras_scheduler_settings_apply_while_it_is_active(pipe, tmp_path):
     assert pipe.scheduler is own
     pipe.set_loras([])
     assert pipe.scheduler is own
+
+
+def _base_weights(transformer) -> dict[str, torch.Tensor]:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return {name: module.get_base_layer().weight.detach().clone() for name, module in transformer.named_modules()
+            if isinstance(module, BaseTunerLayer)}
+
+
+def _forward(transformer):
+    """One transformer step on fixed random inputs (64 x 64 latents of 4 channels, 3 text tokens)."""
+    g = torch.Generator().manual_seed(0)
+    config = transformer.config
+    with torch.no_grad():
+        return transformer(hidden_states=torch.randn(1, 16, config.in_channels, generator=g),
+                           encoder_hidden_states=torch.randn(1, 3, config.joint_attention_dim, generator=g),
+                           encoder_hidden_states_mask=None, timestep=torch.tensor([0.5]), guidance=None,
+                           img_shapes=[[(1, 4, 4)]], return_dict=False)[0]
+
+
+def _unfused(pipe, specs):
+    """The transformer's output with ``specs`` run by peft beside the weights, as before fusing existed."""
+    pipe.set_loras(specs)
+    pipe.unfuse_lora()
+    try:
+        return _forward(pipe.transformer)
+    finally:
+        pipe.set_loras([])
+
+
+def test_loras_are_fused_and_switching_lists_or_weights_round_trips(pipe, tmp_path):
+    a, b = kohya(pipe, tmp_path / "a.safetensors"), lightx2v(pipe, tmp_path / "b.safetensors")
+    first, second = [LoraSpec(a, 1.0), LoraSpec(b, 0.5)], [LoraSpec(b, 0.25), LoraSpec(a, -1.0)]
+    pipe.set_loras([LoraSpec(a, 0.0)])  # loads both adapters once, so the snapshot below is of the bare weights
+    pipe.set_loras([LoraSpec(b, 0.0)])
+    pipe.set_loras([])
+    weights, alone = _base_weights(pipe.transformer), _forward(pipe.transformer)
+    expected = [_unfused(pipe, specs) for specs in (first, second)]
+    for specs, reference in zip((first, second), expected, strict=True):  # the switch happens while fused
+        names = pipe.set_loras(specs)
+        assert lora_module.fused_adapters(pipe.transformer) == set(names)
+        out = _forward(pipe.transformer)
+        assert torch.allclose(out, reference, atol=TOL, rtol=0) and not torch.allclose(out, alone, atol=1e-3)
+    for specs in ([LoraSpec(a, 0.0)], []):  # weight 0, then no list: the model alone
+        pipe.set_loras(specs)
+        assert all(torch.allclose(w, weights[n], atol=TOL, rtol=0) for n, w in _base_weights(pipe.transformer).items())
+        assert torch.allclose(_forward(pipe.transformer), alone, atol=TOL, rtol=0)
+    assert not lora_module.fused_adapters(pipe.transformer)
+
+
+def test_an_unchanged_list_leaves_the_fused_weights_alone(pipe, tmp_path, monkeypatch):
+    specs = [LoraSpec(kohya(pipe, tmp_path / "a.safetensors"), 0.75)]
+    pipe.set_loras(specs)
+    monkeypatch.setattr(type(pipe), "unfuse_lora", lambda *a, **k: pytest.fail("unfused for the same list"))
+    monkeypatch.setattr(type(pipe), "fuse_lora", lambda *a, **k: pytest.fail("fused again for the same list"))
+    pipe.set_loras(specs)  # what the engine does before every generation
+    monkeypatch.undo()
+    pipe.set_loras([])
+
+
+@pytest.mark.parametrize("storage", ["fp8", "group-offload"])
+def test_loras_run_unfused_where_the_weights_cannot_take_them(tiny_stock_dir, tmp_path, caplog, storage):
+    import logging
+
+    from diffusers.hooks import apply_group_offloading
+
+    from squeeze_studio.memory.apply import store_in_fp8
+
+    pipe = SqueezePipeline.from_pretrained(str(tiny_stock_dir))
+    path = kohya(pipe, tmp_path / "a.safetensors")
+    if storage == "fp8":
+        store_in_fp8(pipe.transformer)
+    else:
+        apply_group_offloading(pipe.transformer, onload_device=torch.device("cpu"), offload_type="block_level",
+                               num_blocks_per_group=1)
+    with caplog.at_level(logging.INFO, logger=lora_module.__name__):
+        names = pipe.set_loras([LoraSpec(path, 1.0)])
+        pipe.set_loras([LoraSpec(path, 0.5)])
+    assert not lora_module.fused_adapters(pipe.transformer) and pipe.transformer.active_adapters() == names
+    lines = [r.getMessage() for r in caplog.records if "unfused" in r.getMessage()]
+    reason = "float8_e4m3fn" if storage == "fp8" else "group offloading"
+    assert len(lines) == 1 and reason in lines[0], lines
+
+
+@pytest.mark.slow
+def test_after_switching_the_image_equals_a_fresh_load_with_the_new_list(pipe, tiny_stock_dir, tmp_path):
+    a, b = kohya(pipe, tmp_path / "a.safetensors"), lightx2v(pipe, tmp_path / "b.safetensors")
+    new = [LoraSpec(b, 0.25), LoraSpec(a, -1.0)]
+    pipe.set_loras([LoraSpec(a, 1.0), LoraSpec(b, 0.5)])
+    run(pipe)
+    pipe.set_loras(new)
+    try:
+        switched = run(pipe)
+    finally:
+        pipe.set_loras([])
+    fresh = SqueezePipeline.from_pretrained(str(tiny_stock_dir))
+    fresh.set_progress_bar_config(disable=True)
+    fresh.set_loras(new)
+    assert np.allclose(switched, run(fresh), atol=TOL, rtol=0)
