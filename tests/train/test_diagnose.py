@@ -63,3 +63,14 @@ def test_more_rotary_dimensions_separate_places_better():
     v4, v5 = diagnose.rope_separation(8, 8), diagnose.rope_separation(14, 8)  # v4's 16/8/8 and v5's 4/14/14 axes
     assert 0 < v4 < v5 < 2
     assert diagnose.rope_separation(2, 8) < 0.1  # one frequency of 1 rad per token: 6 places away looks alike
+
+
+@pytest.mark.parametrize("name, axes", [("v4", (16, 8, 8)), ("v5", (4, 14, 14))])
+def test_train_demo_recipe_option_picks_the_recipe(monkeypatch, tmp_path, name, axes):
+    from squeeze_studio import cli
+    from squeeze_studio.train import demo
+
+    seen = {}
+    monkeypatch.setattr(demo, "build_demo", lambda out, work, recipe: seen.update(recipe=recipe) or {"seconds": 0})
+    assert cli.main(["train", "demo", "--recipe", name, "--out", str(tmp_path / "m"), "--work", str(tmp_path)]) == 0
+    assert tuple(seen["recipe"].rope_axes) == axes and seen["recipe"].use_references
