@@ -38,7 +38,6 @@ class DemoRecipe:
     width_heads: int = 4  # transformer width = heads x 32
     transformer_layers: int = 4
     rope_axes: tuple[int, int, int] = (16, 8, 8)  # rotary dims per head: frame (which image), height, width
-    zero_cond_t: bool = False  # v5: reference tokens modulated as clean (t = 0), as Qwen-Image-Edit-2511 does
     subject_weight: float = 4.0
     # Stage 2 trains what inference runs (v4; v3 had logit-normal t, no staging): t spread as the inference
     # schedule's steps, each t conditioned as the default stage plan (0.95 / 0.85) conditions it, and both
@@ -140,7 +139,7 @@ def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "
     transformer = QwenImageTransformer2DModel(
         patch_size=2, in_channels=latent * 4, out_channels=latent, num_layers=recipe.transformer_layers,
         attention_head_dim=32, num_attention_heads=recipe.width_heads, joint_attention_dim=recipe.mllm_hidden,
-        axes_dims_rope=tuple(recipe.rope_axes), zero_cond_t=recipe.zero_cond_t)
+        axes_dims_rope=tuple(recipe.rope_axes))
     # Trained from scratch: start from the normalised layers' average, not the raw last layer (see dla/connector)
     connector = LayerConnector(mode=connector_mode, num_layers=recipe.mllm_layers + 1, hidden_size=recipe.mllm_hidden,
                                num_heads=4 if recipe.mllm_hidden % 4 == 0 else 2, identity_init=False,
