@@ -173,3 +173,11 @@ def rope_separation(dims: int, grid: int, theta: float = 10000.0, step: float = 
     steps = np.arange(0, 1 + step / 2, step)
     weights = np.array([(a, b, 1 - a - b) for a in steps for b in steps if a + b <= 1 + 1e-9])[:, : len(frequencies)]
     return float((weights @ gaps.T).min(axis=1).max())
+
+
+def aligned_share(records: list[dict]) -> float:
+    """Share of records whose target shows the subject where a reference shows it (same position, orientation,
+    scale and count): the only targets that reward reading a reference token at the target token's place."""
+    keys = ("position", "orientation", "scale", "count")
+    return float(np.mean([any(all(r["meta"]["target"][k] == ref[k] for k in keys) for ref in r["meta"]["references"])
+                          for r in records]))

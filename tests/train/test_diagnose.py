@@ -74,3 +74,9 @@ def test_train_demo_recipe_option_picks_the_recipe(monkeypatch, tmp_path, name, 
     monkeypatch.setattr(demo, "build_demo", lambda out, work, recipe: seen.update(recipe=recipe) or {"seconds": 0})
     assert cli.main(["train", "demo", "--recipe", name, "--out", str(tmp_path / "m"), "--work", str(tmp_path)]) == 0
     assert tuple(seen["recipe"].rope_axes) == axes and seen["recipe"].use_references
+
+
+def test_aligned_share_counts_targets_placed_as_a_reference(setup):
+    _, records, _ = setup
+    moved = {**records[0], "meta": {**records[0]["meta"], "references": [{**records[0]["meta"]["target"]}]}}
+    assert diagnose.aligned_share([moved]) == 1.0 and 0 <= diagnose.aligned_share(records) <= 1
