@@ -4,11 +4,13 @@
     python benchmarks/demo_diagnosis.py probe --model resources/demo-model --data WORK/data --variant v4-arch \
         --steps 300 --out OUT.json
 
-``static``: tokens per subject, the VAE's ceiling at 64 and 128 pixels, and the shipped transformer on the copy
-probe as it is (loss with and without references, attention mass per layer). ``probe``: a transformer
-(``--variant``, see ``VARIANTS``) trained ``--steps`` steps on copy-probe examples from the training records, with
-half the batches without references; every ``--every`` steps the loss with and without references and the
-attention mass on held-out copy examples (the validation records). Functions: ``squeeze_studio/train/diagnose.py``.
+``attention``: the model's attention mass per layer on the copy probe. ``static``: tokens per subject, the VAE's
+ceiling at 64 and 128 pixels, and the shipped transformer on the copy probe as it is (loss with and without
+references, attention mass per layer). ``probe``: a transformer (``--variant``, see ``VARIANTS``) trained
+``--steps`` steps on copy-probe examples from the training records, half the batches without references; every
+``--every`` steps the loss with and without references and the attention mass on held-out copy examples (the
+validation records). Attention figures made before commit "AttentionMass names every argument" lacked the
+rotary embedding (diffusers dropped it). Functions: ``squeeze_studio/train/diagnose.py``.
 """
 from __future__ import annotations
 
@@ -77,6 +79,15 @@ def static(args) -> dict:
             "shipped_copy_probe": measure(pipe, copy_examples(pipe, val, size), size)}
 
 
+def attention(args) -> dict:
+    """The model's attention mass per layer on the held-out copy examples, at t = 0.5 and 0.8."""
+    from squeeze_studio.train.diagnose import attention_mass, copy_examples
+
+    pipe = load(args.model)
+    held_out = copy_examples(pipe, records(args.data, "val", args.count), args.size)
+    return {f"t={t}": attention_mass(pipe, held_out, t, args.size) for t in (0.5, 0.8)}
+
+
 def probe(args) -> dict:
     from squeeze_studio.train.diagnose import copy_examples
     from squeeze_studio.train.encode import null_states
@@ -119,7 +130,7 @@ def probe(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("static", "probe"))
+    parser.add_argument("what", choices=("static", "probe", "attention"))
     parser.add_argument("--model", default="resources/demo-model")
     parser.add_argument("--data", type=Path, required=True, help="a folder with train/ and val/ SynthSubjects data")
     parser.add_argument("--out", type=Path, required=True)
@@ -134,7 +145,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = static(args) if args.what == "static" else probe(args)
+    result = {"static": static, "probe": probe, "attention": attention}[args.what](args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result)[:3000])

@@ -90,9 +90,12 @@ class AttentionMass(ReferenceBiasAttnProcessor):
         self.sums = {"reference": 0.0, "same_place": 0.0}
         self.calls = 0
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, **kwargs):
+    # Every argument named: diffusers drops keyword arguments a processor's signature does not name (RoPE too).
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, encoder_hidden_states_mask=None,
+                 attention_mask=None, image_rotary_emb=None):
         self._text = encoder_hidden_states.shape[1]
-        return super().__call__(attn, hidden_states, encoder_hidden_states, **kwargs)
+        return super().__call__(attn, hidden_states, encoder_hidden_states, encoder_hidden_states_mask,
+                                attention_mask, image_rotary_emb)
 
     def _attend(self, query, key, value, bias):
         probs = ((query @ key.transpose(-1, -2)) / query.shape[-1] ** 0.5 + bias).softmax(-1)

@@ -3,26 +3,28 @@ and that looking inside the attention does not change what it computes."""
 import pytest
 import torch
 
+from squeeze_studio.backbones import ReferenceTokens
 from squeeze_studio.synth.dataset import load_jsonl, make_dataset
-from squeeze_studio.testing.tiny import build_autoencoder_kl, build_tiny_pipeline
+from squeeze_studio.testing.tiny import build_autoencoder_kl
 from squeeze_studio.train import diagnose
+from squeeze_studio.train.encode import null_states
+from squeeze_studio.train.trainer import FlowMatchingStep
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_pipeline):
     folder = tmp_path_factory.mktemp("synth")
-    make_dataset(folder, 4, seed=0, split="train", max_refs=1, identity_prob=0.5)
-    pipe = build_tiny_pipeline(vae=build_autoencoder_kl(blocks=3))
-    pipe.vae.register_to_config(scaling_factor=1.0, shift_factor=0.0)
+    make_dataset(folder, 2, seed=0, split="train", max_refs=1, identity_prob=0.5)
     records = load_jsonl(folder)
-    return pipe, records, diagnose.copy_examples(pipe, records, 64)
+    return tiny_pipeline, records, diagnose.copy_examples(tiny_pipeline, records, 64)
 
 
 def test_copy_examples_target_their_reference_under_the_null_conditioning(setup):
     pipe, records, examples = setup
+    side = 64 // (pipe.backbone.vae_scale_factor * 2)  # tokens per side
     for example in examples:
-        assert torch.equal(example.target, example.references) and example.grids == [(1, 8, 8)]
-        assert example.subject.shape == (64,) and 0 < example.subject.sum() < 64
+        assert torch.equal(example.target, example.references) and example.grids == [(1, side, side)]
+        assert example.subject.shape == (side * side,) and 0 < example.subject.sum() < side * side
         assert not example.positive_image.any()
 
 
@@ -36,17 +38,29 @@ def test_probe_loss_sees_the_references(setup):
 
 def test_attention_mass_is_a_share_and_leaves_the_output_alone(setup):
     pipe, _, examples = setup
+    processors = dict(pipe.transformer.attn_processors)
+    refs = ReferenceTokens(torch.stack([e.references for e in examples]), examples[0].grids)
+    x, t = torch.stack([e.target for e in examples]), torch.full((len(examples),), 0.5)
+    conditioning = FlowMatchingStep(pipe, pipe.connector, pipe.transformer, null_states(pipe), 64).conditioning(
+        examples, "null")
+    stock = pipe.backbone.predict(x, t, conditioning, refs, 64, 64)
+    pipe.transformer.set_attn_processor(diagnose.AttentionMass(x.shape[1], refs.tokens.shape[1]))
+    try:  # the same output, rotary embedding and text mask included
+        torch.testing.assert_close(pipe.backbone.predict(x, t, conditioning, refs, 64, 64), stock)
+    finally:
+        pipe.transformer.set_attn_processor(dict(processors))  # diffusers empties the dict it is given
     masses = diagnose.attention_mass(pipe, examples, 0.5, 64)
     assert len(masses) == len(pipe.transformer.transformer_blocks)
+    assert pipe.transformer.attn_processors == processors  # the stock processors are back
     for layer in masses:
         assert 0 < layer["same_place"] < layer["reference"] < 1
-    stock = diagnose.AttentionMass(64, 64)
-    stock._text = 3
+    recorder = diagnose.AttentionMass(64, 64)
+    recorder._text = 3
     q, k, v = (torch.randn(1, 2, 3 + 128, 8, generator=torch.Generator().manual_seed(i)) for i in range(3))
     bias = torch.zeros(1, 1, 1, 3 + 128)
     bias[..., 0] = float("-inf")  # a padded text token
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-    torch.testing.assert_close(stock._attend(q, k, v, bias), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(recorder._attend(q, k, v, bias), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_tokens_per_subject_and_the_vae_ceiling(setup):
@@ -55,7 +69,7 @@ def test_tokens_per_subject_and_the_vae_ceiling(setup):
     assert counts["tokens_per_image"] == 64
     for where in ("target", "reference"):
         assert 0 < counts[where]["half"] <= counts[where]["any"] < 64
-    ceiling = diagnose.vae_ceiling(pipe.vae, records, 64)
+    ceiling = diagnose.vae_ceiling(build_autoencoder_kl(blocks=3), records, 64)  # the demo's kind of VAE
     assert set(ceiling) == {"psnr", "subject_psnr"}
 
 
