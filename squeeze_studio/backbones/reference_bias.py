@@ -54,13 +54,19 @@ class ReferenceBiasAttnProcessor:
             bias[:, :n_txt].masked_fill_(~encoder_hidden_states_mask.bool(), float("-inf"))
         if self.reference_tokens:
             bias[:, n_txt + n_img - self.reference_tokens:] += self.bias
-        joint = F.scaled_dot_product_attention(query, key, value, attn_mask=bias[:, None, None, :])
+        joint = self._attend(query, key, value, bias[:, None, None, :])
         joint = joint.transpose(1, 2).flatten(2, 3).to(query.dtype)
 
         img_out = attn.to_out[0](joint[:, n_txt:].contiguous())
         if len(attn.to_out) > 1:
             img_out = attn.to_out[1](img_out)
         return img_out, attn.to_add_out(joint[:, :n_txt].contiguous())
+
+
+    def _attend(self, query, key, value, bias):
+        """(B, H, S, D) attention with the additive logit ``bias`` (B, 1, 1, S); a subclass may look inside
+        (``train.diagnose.AttentionMass``)."""
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=bias)
 
 
 @contextmanager

@@ -15,6 +15,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     demo.add_argument("--out", default="resources/demo-model")
     demo.add_argument("--work", default="work/demo", help="data, checkpoints and caches; rerun to resume")
     demo.add_argument("--smoke", action="store_true", help="a few steps of every stage (a quick check)")
+    demo.add_argument("--recipe", choices=("v4", "v5"), default="v4",
+                      help="v4: the shipped model's; v5: what its diagnosis changed (resources/demo-model/README.md)")
     demo.add_argument("--no-references", action="store_true",
                       help='the "MLLM only" control: stage 2 without reference VAE tokens (reuses data, VAE, stage 1)')
     demo.add_argument("--pairs-first", type=int, default=0, metavar="STEPS",
@@ -95,7 +97,7 @@ def run_demo(args) -> int:
 
     from .demo import DemoRecipe, build_demo
 
-    recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe()
+    recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe.v5() if args.recipe == "v5" else DemoRecipe()
     report = build_demo(args.out, args.work, replace(recipe, use_references=not args.no_references,
                                                        pairs_first_steps=args.pairs_first, mllm_steps=args.mllm_steps))
     print(f"wrote {args.out} in {report['seconds']:.0f} s")

@@ -37,6 +37,7 @@ class DemoRecipe:
     mllm_steps: int = 0  # stage 0b scene captioning/VQA pre-training; 0: a random frozen MLLM (see docs/ablations.md)
     width_heads: int = 4  # transformer width = heads x 32
     transformer_layers: int = 4
+    rope_axes: tuple[int, int, int] = (16, 8, 8)  # rotary dims per head: frame (which image), height, width
     subject_weight: float = 4.0
     # Stage 2 trains what inference runs (v4; v3 had logit-normal t, no staging): t spread as the inference
     # schedule's steps, each t conditioned as the default stage plan (0.95 / 0.85) conditions it, and both
@@ -46,6 +47,11 @@ class DemoRecipe:
     vae_reading: str = "both"
     use_references: bool = True  # False: the "MLLM only" control, same recipe without reference tokens
     seed: int = 0
+
+    @classmethod
+    def v5(cls) -> DemoRecipe:
+        """What the v5 diagnosis found missing (resources/demo-model/README.md, "v5 diagnosis")."""
+        return cls(rope_axes=(4, 14, 14))
 
     @classmethod
     def smoke(cls) -> DemoRecipe:
@@ -133,7 +139,7 @@ def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "
     transformer = QwenImageTransformer2DModel(
         patch_size=2, in_channels=latent * 4, out_channels=latent, num_layers=recipe.transformer_layers,
         attention_head_dim=32, num_attention_heads=recipe.width_heads, joint_attention_dim=recipe.mllm_hidden,
-        axes_dims_rope=(16, 8, 8))
+        axes_dims_rope=tuple(recipe.rope_axes))
     # Trained from scratch: start from the normalised layers' average, not the raw last layer (see dla/connector)
     connector = LayerConnector(mode=connector_mode, num_layers=recipe.mllm_layers + 1, hidden_size=recipe.mllm_hidden,
                                num_heads=4 if recipe.mllm_hidden % 4 == 0 else 2, identity_init=False,
