@@ -26,7 +26,7 @@ from make_screenshots import grab  # noqa: E402  (one grab for every screenshot 
 from make_screenshots import wait as wait_until  # noqa: E402
 
 
-def wait(condition, timeout_s: float = 600) -> None:
+def wait(condition, timeout_s: float = 300) -> None:
     """``make_screenshots.wait``, saying what the window last said when it does not get there."""
     try:
         wait_until(condition, timeout_s)
@@ -35,7 +35,11 @@ def wait(condition, timeout_s: float = 600) -> None:
 
         window = next(w for w in QApplication.topLevelWidgets() if hasattr(w, "studio"))
         raise TimeoutError(f"stuck; the window last said: {window.last_message!r}; busy={window.studio.busy}, "
-                           f"queue={len(window.studio.queue.waiting)} waiting, paused={window.studio.queue.paused}")
+                           f"queue={len(window.studio.queue.waiting)} waiting, paused={window.studio.queue.paused}"
+                           ) from None
+
+
+STEPS = int(os.environ.get("SHOT_STEPS", "60"))
 
 
 def references(scratch: Path, seed: int, index: int, name: str, count: int = 2) -> tuple[list[str], str]:
@@ -78,22 +82,24 @@ def main() -> None:
     studio.controls.set_seed_locked(True)
 
     # The queue: one job runs, three wait.
-    studio.controls.set("num_inference_steps", 60)
+    studio.controls.set("num_inference_steps", STEPS)
     for seed in (1, 2, 3, 4):
         studio.controls.set("seed", seed)
         assert studio.generate(), window.last_message
-    wait(lambda: studio.generation.step >= 20)
+    wait(lambda: studio.generation.step >= STEPS // 3)
     grab(window, "studio-queue.png")
     wait(lambda: not studio.busy and not studio.queue.waiting)
     studio.controls.set("num_inference_steps", 20)
 
-    # Picks: a sweep, then "2" twice in Compare.
+    print("queue done", flush=True)
+    # Picks: a sweep, then "2" three times in Compare.
     studio.controls.set("seed", 5)
     assert studio.sweep(vary_seed=False)
     wait(lambda: not studio.busy)
     ws.comparison_view.setFocus()
     for _ in range(3):
         QTest.keyClick(ws.comparison_view, Qt.Key.Key_2)
+    print("sweep done", studio.picks.count(), "picks", flush=True)
     wait(lambda: studio.picks.preference is not None)
     ws.controls_panel.stage_bar.update()
     grab(window, "studio-picks.png")
@@ -102,6 +108,7 @@ def main() -> None:
     ball, _ = references(scratch, 11, 8, "ball", count=1)
     second = studio.subjects.add_subject("ball", ball)
     studio.subjects.select(0)
+    studio.subjects.remove_image(1)  # the demo model reads two pictures at most: one of each subject
     studio.subjects.set_in_image(second, True)
     ws.editor.setPlainText("the toy and the ball side by side on a white background")
     ws.tabs.setCurrentWidget(ws.canvas)
