@@ -324,6 +324,7 @@ def start_download(make_window, qtbot, questions: list | None = None):
     return window, dialog
 
 
+@pytest.mark.slow
 def test_download_asks_with_the_size_and_cancel_stops_it(make_window, qtbot, next_hub, tiny_stock_dir,
                                                           fake_hf_cache):
     questions = []

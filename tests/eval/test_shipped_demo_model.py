@@ -19,6 +19,7 @@ from squeeze_studio.models import default_model_path
 from squeeze_studio.synth.dataset import make_dataset
 
 COUNT = 24
+pytestmark = pytest.mark.slow  # a real evaluation of the shipped model: about 25 s
 
 
 @pytest.fixture(scope="module")

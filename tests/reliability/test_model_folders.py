@@ -142,6 +142,7 @@ def test_a_pickle_beside_the_safetensors_is_never_read_and_code_in_the_folder_ne
     assert not marker.exists() and not (model_copy / "CODE_RAN").exists()
 
 
+@pytest.mark.slow
 def test_a_model_changed_on_disk_while_loaded_keeps_working_and_the_next_load_says_so(model_copy, reference_files):
     """Weights truncated and deleted under a loaded model (a re-download, a copy over it). Before the fix the next
     step read the truncated memory-mapped file and the process died of SIGBUS. Run in its own process."""

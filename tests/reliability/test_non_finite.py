@@ -77,6 +77,7 @@ def test_the_library_reports_it_when_asked(engine, references):
     assert np.asarray(output.images[0]).max() == 0  # the black image the engine never saves
 
 
+@pytest.mark.slow
 def test_the_installed_command_saves_no_black_png_from_nan_weights(model_copy, reference_files, tmp_path):
     path = model_copy / "transformer" / "diffusion_pytorch_model.safetensors"
     tensors = load_file(path)
