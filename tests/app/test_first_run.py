@@ -156,6 +156,7 @@ def test_the_old_doubled_data_folder_is_moved_in_and_its_history_still_opens(win
     assert not shown.args[0].isNull()
 
 
+@pytest.mark.slow  # a child process loads torch and the demo: about 11 s
 def test_self_test_exits_0_with_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
     env.pop("SQUEEZE_STUDIO_HOME", None)

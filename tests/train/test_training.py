@@ -94,7 +94,7 @@ def test_lora_trains_adapters_and_fuses_them(records, tmp_path):
     assert torch.equal(after["proj_out.weight"], before["proj_out.weight"])  # outside LoRA's targets
 
 
-@pytest.mark.parametrize("pairs_first_steps, mllm_steps", [(0, 0), (2, 3)])
+@pytest.mark.parametrize("pairs_first_steps, mllm_steps", [(0, 0), pytest.param(2, 3, marks=pytest.mark.slow)])
 def test_demo_recipe_smoke_run_writes_a_loadable_model(tmp_path, pairs_first_steps, mllm_steps):
     from dataclasses import replace
 
