@@ -25,6 +25,7 @@ def test_gpu_full_size_runs_tiny_and_writes_a_file_per_section(tmp_path):
         assert set(results[f"mode_{setup}"]["runs"]) == {"1", "2"} and "image@40" in results[f"mode_{setup}"]
     assert "skipped" in results["mode_model-offload_nf4"]
     assert results["cache"]["taylorseer"]["passes"] != results["cache"]["none"]["passes"]
+    assert results["cache"]["lightning"]["seconds"] > 0  # 8 steps with a Lightning-shaped LoRA fused, then removed
     assert results["train"]["trainable"] > 0 and results["train"]["final_loss"] > 0
     model = results["model"]
     assert model["image"]["previews"] == 4 and model["drop_index"] > 0
