@@ -159,6 +159,14 @@ def track_residency() -> Iterator[ResidencyTracker]:
             tracker.watch({f"prepared{i}": a for i, a in enumerate(args) if isinstance(a, torch.nn.Module)})
             return prepare(accelerator, *args, **kwargs)
 
+        def editing(original):
+            def patched(self, *args, **kwargs):
+                with tracker.placing():  # a weight edit where the weights lie (fusing a LoRA), not a compute read
+                    return original(self, *args, **kwargs)
+            return patched
+
+        for name in ("fuse_lora", "unfuse_lora"):
+            stack.enter_context(mock.patch.object(SqueezePipeline, name, editing(getattr(SqueezePipeline, name))))
         stack.enter_context(mock.patch.object(SqueezePipeline, "from_pretrained", classmethod(watching_load)))
         stack.enter_context(mock.patch.object(Accelerator, "prepare", watching_prepare))
         stack.enter_context(tracker)
