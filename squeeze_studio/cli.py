@@ -151,10 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def request_from_args(args, source) -> GenerationRequest:
+def request_from_args(args, source, lora=None) -> GenerationRequest:
     """The request the options ask for (with ``--batch``, what each line's fields are laid over): a value not
-    given comes from the LoRAs' recommended settings, then the model's stage defaults, then ``DEFAULT_STEPS``."""
-    defaults, lora = source.stage_defaults, lora_settings(args.lora)
+    given comes from the LoRAs' recommended settings (``lora``: ``lora_settings(args.lora)`` when already read),
+    then the model's stage defaults, then ``DEFAULT_STEPS``."""
+    defaults = source.stage_defaults
+    lora = lora if lora is not None else lora_settings(args.lora)
     pick = lambda given, *options: next(o for o in (given, *options) if o is not None)  # noqa: E731
     return GenerationRequest(
         instruction=args.prompt or "", references=[str(p) for p in args.ref or []], negative_prompt=args.negative,
@@ -182,8 +184,8 @@ def run_generate(args) -> int:
                                      if not value and value != ""))
     out = check_output_path(args.out)
     source = resolve_model(args.model, args.addon)
-    request = request_from_args(args, source)
     defaults, lora = source.stage_defaults, lora_settings(args.lora)
+    request = request_from_args(args, source, lora)
     request.validate()
     check_prompt_length(source.folder, request.instruction)  # fail fast, before the model loads
     check_prompt_length(source.folder, request.negative_prompt, "negative prompt")

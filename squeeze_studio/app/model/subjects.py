@@ -101,7 +101,8 @@ class SubjectList(QObject):
         else:
             del self._subjects[index]
             self._current = min(self._current, len(self._subjects) - 1)
-            self._joined = [i - (i > index) for i in self._joined if i != index and i - (i > index) != self._current]
+            shifted = [i - (i > index) for i in self._joined if i != index]  # the ones after it move up one
+            self._joined = [i for i in shifted if i != self._current]
         self.changed.emit()
         self.current_changed.emit(self._current)
 
