@@ -9,8 +9,10 @@ ceiling at 64 and 128 pixels, and the shipped transformer on the copy probe as i
 references, attention mass per layer). ``probe``: a transformer (``--variant``, see ``VARIANTS``) trained
 ``--steps`` steps on copy-probe examples from the training records, half the batches without references; every
 ``--every`` steps the loss with and without references and the attention mass on held-out copy examples (the
-validation records). Attention figures made before commit "AttentionMass names every argument" lacked the
-rotary embedding (diffusers dropped it). Functions: ``squeeze_studio/train/diagnose.py``.
+validation records). ``gain``: each of ``--models`` on the held-out records as they are, the subject moved,
+posed and re-backgrounded (``diagnose.reference_gain``), and on the copy probe. Attention figures made
+before commit "AttentionMass names every argument" lacked the rotary embedding (diffusers dropped it).
+Functions: ``squeeze_studio/train/diagnose.py``.
 """
 from __future__ import annotations
 
@@ -56,14 +58,9 @@ def records(data: Path, split: str, count: int) -> list[dict]:
 
 
 def measure(pipe, held_out, size: int, ts=(0.5, 0.8)) -> dict:
-    from squeeze_studio.train.diagnose import attention_mass, probe_loss
+    from squeeze_studio.train.diagnose import attention_mass, reference_gain
 
-    out = {}
-    for t in ts:
-        with_refs = probe_loss(pipe, held_out, t, True, size)
-        without = probe_loss(pipe, held_out, t, False, size)
-        out[f"t={t}"] = {"with": with_refs, "without": without,
-                         "ratio_subject": with_refs["subject"] / without["subject"]}
+    out = reference_gain(pipe, held_out, size, "null", ts)
     out["attention"] = attention_mass(pipe, held_out[:32], 0.5, size)
     return out
 
@@ -86,6 +83,25 @@ def attention(args) -> dict:
     pipe = load(args.model)
     held_out = copy_examples(pipe, records(args.data, "val", args.count), args.size)
     return {f"t={t}": attention_mass(pipe, held_out, t, args.size) for t in (0.5, 0.8)}
+
+
+def gain(args) -> dict:
+    """Each ``--models`` model on the held-out records as they are (the subject moved, posed and re-backgrounded as
+    the instruction asks): the reference gain under the VAE-focused reading, and the copy probe."""
+    from squeeze_studio.train.diagnose import copy_examples, reference_gain
+    from squeeze_studio.train.encode import encode_records
+
+    out = {}
+    for model in args.models:
+        pipe = load(model)
+        held = records(args.data, "val", args.count)
+        real = encode_records(pipe, held, args.size)
+        copies = copy_examples(pipe, held, args.size)
+        out[model] = {"moved": {s: reference_gain(pipe, real, args.size, s) for s in ("text", "positive")},
+                      "copy": reference_gain(pipe, copies, args.size, "null")}
+        print(model, json.dumps({s: {t: round(v["ratio_subject"], 3) for t, v in r.items()}
+                                 for s, r in out[model]["moved"].items()}), flush=True)
+    return out
 
 
 def probe(args) -> dict:
@@ -130,7 +146,8 @@ def probe(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("static", "probe", "attention"))
+    parser.add_argument("what", choices=("static", "probe", "attention", "gain"))
+    parser.add_argument("--models", nargs="+", default=["resources/demo-model"], help="gain: the models to measure")
     parser.add_argument("--model", default="resources/demo-model")
     parser.add_argument("--data", type=Path, required=True, help="a folder with train/ and val/ SynthSubjects data")
     parser.add_argument("--out", type=Path, required=True)
@@ -145,7 +162,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"static": static, "probe": probe, "attention": attention}[args.what](args)
+    result = {"static": static, "probe": probe, "attention": attention, "gain": gain}[args.what](args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result)[:3000])

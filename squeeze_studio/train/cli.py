@@ -16,7 +16,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     demo.add_argument("--work", default="work/demo", help="data, checkpoints and caches; rerun to resume")
     demo.add_argument("--smoke", action="store_true", help="a few steps of every stage (a quick check)")
     demo.add_argument("--recipe", choices=("v4", "v5"), default="v4",
-                      help="v4: the shipped model's; v5: what its diagnosis changed (resources/demo-model/README.md)")
+                      help="v4: the shipped model's; v5: v4's stages, then a copy -> transform curriculum "
+                           "(resources/demo-model/README.md)")
+    demo.add_argument("--start-from", metavar="MODEL",
+                      help="a model made by the recipe's stages 0-2 (e.g. the shipped v4): train only the curriculum")
     demo.add_argument("--no-references", action="store_true",
                       help='the "MLLM only" control: stage 2 without reference VAE tokens (reuses data, VAE, stage 1)')
     demo.add_argument("--pairs-first", type=int, default=0, metavar="STEPS",
@@ -99,7 +102,8 @@ def run_demo(args) -> int:
 
     recipe = DemoRecipe.smoke() if args.smoke else DemoRecipe.v5() if args.recipe == "v5" else DemoRecipe()
     report = build_demo(args.out, args.work, replace(recipe, use_references=not args.no_references,
-                                                       pairs_first_steps=args.pairs_first, mllm_steps=args.mllm_steps))
+                                                       pairs_first_steps=args.pairs_first, mllm_steps=args.mllm_steps),
+                        start_from=args.start_from)
     print(f"wrote {args.out} in {report['seconds']:.0f} s")
     return 0
 

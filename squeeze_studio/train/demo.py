@@ -31,6 +31,13 @@ class DemoRecipe:
     identity_steps: int = 5500
     restart_steps: int = 3000  # then a second cosine cycle of stage 2 (warm restart): measured better adherence
     pairs_first_steps: int = 0  # of identity_steps: a curriculum that starts on identity pairs only
+    # v5: a copy -> transform curriculum after stage 2 (stage 3). Copy examples keep the first reference's place,
+    # pose and size and change only the background, so reading the reference tokens is the way to the subject;
+    # they make up copy_shares[0] of the copy phase's examples, then copy_shares[1] of the transform phase's.
+    copy_steps: int = 0
+    transform_steps: int = 0
+    copy_count: int = 2000
+    copy_shares: tuple[float, float] = (0.5, 0.15)
     batch_size: int = 32
     mllm_hidden: int = 64
     mllm_layers: int = 4
@@ -50,8 +57,9 @@ class DemoRecipe:
 
     @classmethod
     def v5(cls) -> DemoRecipe:
-        """What the v5 diagnosis found missing (resources/demo-model/README.md, "v5 diagnosis")."""
-        return cls(rope_axes=(4, 14, 14))
+        """What the v5 diagnosis found missing (resources/demo-model/README.md, "v5 diagnosis"): training that
+        asks for the references. v4's stages, then the copy -> transform curriculum."""
+        return cls(copy_steps=1000, transform_steps=2000)
 
     @classmethod
     def smoke(cls) -> DemoRecipe:
@@ -77,6 +85,25 @@ def dataset(work: Path, split: str, count: int, recipe: DemoRecipe) -> list[dict
         make_dataset(folder, count, seed=recipe.seed, split=split, size=recipe.size, max_refs=recipe.max_refs,
                      identity_prob=recipe.identity_share if split == "train" else 0.0)
     return load_jsonl(folder)
+
+
+def copy_dataset(work: Path, recipe: DemoRecipe) -> list[dict]:
+    """``work/data/train-copy``: the curriculum's copy examples, of other training subjects (the next seed)."""
+    from ..synth.dataset import load_jsonl, make_dataset
+
+    folder = work / "data" / "train-copy"
+    if not (folder / "data.jsonl").is_file():
+        make_dataset(folder, recipe.copy_count, seed=recipe.seed + 1, split="train", size=recipe.size,
+                     max_refs=recipe.max_refs, copy_variant=True)
+    return load_jsonl(folder)
+
+
+def mixed(examples: list, extra: list, share: float) -> list:
+    """``examples`` with ``extra`` repeated so that ``extra`` is about ``share`` of the result (0 < share < 1)."""
+    if not extra or not 0 < share < 1:
+        raise ValueError(f"a mix needs extra examples and 0 < share < 1 (got {len(extra)}, {share})")
+    wanted = round(len(examples) * share / (1 - share))
+    return examples + [extra[i % len(extra)] for i in range(wanted)]
 
 
 def train_vae_once(work: Path, train: list[dict], val: list[dict], recipe: DemoRecipe):
@@ -178,31 +205,15 @@ def encoded(pipe, records, path: Path, size: int):
     return examples
 
 
-def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = None) -> dict:
-    from ..backbones.qwen_image import fit_preview_projection
-    from ..pipeline import SqueezePipeline
+def _stages_1_and_2(pipe, examples, train, recipe: DemoRecipe, work: Path, after_align: Path, stage2: str):
+    """Stage 1 (saved as ``after_align``), then stage 2 and its second cycle: (stage-2, restart) summaries."""
     from .trainer import train_stage
 
-    recipe = recipe or DemoRecipe()
-    out, work = Path(out), Path(work)
-    work.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
-    torch.manual_seed(recipe.seed)
-    train = dataset(work, "train", recipe.train_count, recipe)
-    val = dataset(work, "val", recipe.val_count, recipe)
-    mllm = f"-mllm{recipe.mllm_steps}" if recipe.mllm_steps else ""  # what the MLLM reads differs from here on
-    after_align = work / f"after_align{mllm}"
-    if (after_align / "model_index.json").is_file():
-        pipe = SqueezePipeline.from_pretrained(after_align, local_files_only=True)
-        pipe.set_progress_bar_config(disable=True)
-    else:
-        pipe = assemble(train_vae_once(work, train, val, recipe), train, recipe, work=work)
-    examples = encoded(pipe, train, work / f"encoded_train{mllm}.pt", recipe.size)
+    mllm = f"-mllm{recipe.mllm_steps}" if recipe.mllm_steps else ""
     if not after_align.is_dir():
         train_stage(pipe, examples, stage_config(recipe, "align", recipe.align_steps), work / f"stage1{mllm}",
                     recipe.size, on_log=_log)
         pipe.save_pretrained(after_align)
-    stage2 = ("stage2" if recipe.use_references else "stage2-mllm-only") + mllm  # shares data, VAE and stage 1
     if recipe.pairs_first_steps:  # copying is the only way to get these targets right: learn it first
         pairs = [e for e, r in zip(examples, train, strict=True) if r["meta"].get("variant") == "identity"]
         if not pairs or not 0 < recipe.pairs_first_steps < recipe.identity_steps:
@@ -216,6 +227,60 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
     if recipe.restart_steps:  # the learning rate warms up again and decays over a second, shorter cycle
         restart = train_stage(pipe, examples, stage_config(recipe, "identity-restart", recipe.restart_steps),
                               work / f"{stage2}-restart", recipe.size, on_log=_log)
+    return summary, restart
+
+
+def _curriculum(pipe, examples, recipe: DemoRecipe, work: Path, stage2: str, mllm: str) -> dict:
+    """Stage 3 (v5): the copy phase, then the transform phase, each a stage of its own (own warm-up and cosine
+    decay, own checkpoints); {} when the recipe has none."""
+    from .trainer import train_stage
+
+    if not recipe.copy_steps + recipe.transform_steps:
+        return {}
+    copies = encoded(pipe, copy_dataset(work, recipe), work / f"encoded_train-copy{mllm}.pt", recipe.size)
+    done = {}
+    for phase, steps, share in (("copy", recipe.copy_steps, recipe.copy_shares[0]),
+                                ("transform", recipe.transform_steps, recipe.copy_shares[1])):
+        if steps:
+            config = stage_config(recipe, f"identity-{phase}", steps)
+            summary = train_stage(pipe, mixed(examples, copies, share), config, work / f"{stage2}-{phase}",
+                                  recipe.size, on_log=_log)
+            done[phase] = {k: summary[k] for k in ("step", "seconds") if k in summary}
+    return done
+
+
+def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = None,
+               start_from: str | Path | None = None) -> dict:
+    """Every stage of ``recipe`` into ``out`` (a pipeline folder), resumable from ``work``. ``start_from``: a demo
+    model folder made by the same recipe's stages 0-2 (the shipped model, for v5): only the curriculum is trained."""
+    from ..backbones.qwen_image import fit_preview_projection
+    from ..pipeline import SqueezePipeline
+
+    recipe = recipe or DemoRecipe()
+    if start_from is not None and not recipe.copy_steps + recipe.transform_steps:
+        raise ValueError("--start-from trains the curriculum only, and this recipe has none (use --recipe v5)")
+    out, work = Path(out), Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    torch.manual_seed(recipe.seed)
+    train = dataset(work, "train", recipe.train_count, recipe)
+    val = dataset(work, "val", recipe.val_count, recipe)
+    mllm = f"-mllm{recipe.mllm_steps}" if recipe.mllm_steps else ""  # what the MLLM reads differs from here on
+    after_align = work / f"after_align{mllm}"
+    if start_from is not None:
+        pipe = SqueezePipeline.from_pretrained(start_from, local_files_only=True)
+        pipe.set_progress_bar_config(disable=True)
+    elif (after_align / "model_index.json").is_file():
+        pipe = SqueezePipeline.from_pretrained(after_align, local_files_only=True)
+        pipe.set_progress_bar_config(disable=True)
+    else:
+        pipe = assemble(train_vae_once(work, train, val, recipe), train, recipe, work=work)
+    examples = encoded(pipe, train, work / f"encoded_train{mllm}.pt", recipe.size)
+    stage2 = ("stage2" if recipe.use_references else "stage2-mllm-only") + mllm  # shares data, VAE and stage 1
+    summary = restart = {}
+    if start_from is None:
+        summary, restart = _stages_1_and_2(pipe, examples, train, recipe, work, after_align, stage2)
+    curriculum = _curriculum(pipe, examples, recipe, work, stage2, mllm)
     from PIL import Image
 
     samples = [Image.open(r["output_image"]).convert("RGB") for r in val[:32]]
@@ -225,6 +290,7 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
     report = {"recipe": asdict(recipe), "seconds": round(time.perf_counter() - began, 1),
               "stage2": {k: summary[k] for k in ("step", "seconds") if k in summary},
               "stage2_restart": {k: restart[k] for k in ("step", "seconds") if k in restart},
+              "curriculum": curriculum, "start_from": str(start_from) if start_from is not None else None,
               "vae": json.loads((work / "vae" / "quality.json").read_text())
               if (work / "vae" / "quality.json").is_file() else None,
               "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "

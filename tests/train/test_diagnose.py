@@ -79,15 +79,28 @@ def test_more_rotary_dimensions_separate_places_better():
     assert diagnose.rope_separation(2, 8) < 0.1  # one frequency of 1 rad per token: 6 places away looks alike
 
 
-@pytest.mark.parametrize("name, axes", [("v4", (16, 8, 8)), ("v5", (4, 14, 14))])
-def test_train_demo_recipe_option_picks_the_recipe(monkeypatch, tmp_path, name, axes):
+@pytest.mark.parametrize("name, curriculum", [("v4", 0), ("v5", 3000)])
+def test_train_demo_recipe_option_picks_the_recipe(monkeypatch, tmp_path, name, curriculum):
     from squeeze_studio import cli
     from squeeze_studio.train import demo
 
     seen = {}
-    monkeypatch.setattr(demo, "build_demo", lambda out, work, recipe: seen.update(recipe=recipe) or {"seconds": 0})
-    assert cli.main(["train", "demo", "--recipe", name, "--out", str(tmp_path / "m"), "--work", str(tmp_path)]) == 0
-    assert tuple(seen["recipe"].rope_axes) == axes and seen["recipe"].use_references
+    monkeypatch.setattr(demo, "build_demo", lambda out, work, recipe, start_from: seen.update(
+        recipe=recipe, start_from=start_from) or {"seconds": 0})
+    argv = ["train", "demo", "--recipe", name, "--out", str(tmp_path / "m"), "--work", str(tmp_path)]
+    assert cli.main([*argv, "--start-from", "v4-folder"]) == 0
+    recipe = seen["recipe"]
+    assert recipe.copy_steps + recipe.transform_steps == curriculum and recipe.use_references
+    assert seen["start_from"] == "v4-folder"
+
+
+def test_reference_gain_compares_the_subject_error_with_and_without_references(setup):
+    from squeeze_studio.train.encode import encode_records
+
+    pipe, records, _ = setup
+    gain = diagnose.reference_gain(pipe, encode_records(pipe, records, 64), 64, "text", ts=(0.5,))
+    measured = gain["t=0.5"]
+    assert measured["ratio_subject"] == measured["with"]["subject"] / measured["without"]["subject"] != 1.0
 
 
 def test_aligned_share_counts_targets_placed_as_a_reference(setup):

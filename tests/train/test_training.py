@@ -108,6 +108,7 @@ def test_demo_recipe_smoke_run_writes_a_loadable_model(tmp_path, pairs_first_ste
     stage2 = "stage2-mllm3" if mllm_steps else "stage2"  # a pre-trained MLLM gets its own stages 1 and 2
     assert (work / stage2).is_dir() and (work / f"{stage2}-pairs").is_dir() == bool(pairs_first_steps)
     assert json.loads((work / f"{stage2}-restart" / "progress.json").read_text())["done"]  # stage 2's second cycle
+    assert not report["curriculum"] and not (work / f"{stage2}-copy").exists()  # v4's recipe has no curriculum
     quality = work / "mllm" / "quality.json"
     assert quality.is_file() == bool(mllm_steps)
     if mllm_steps:
@@ -117,6 +118,43 @@ def test_demo_recipe_smoke_run_writes_a_loadable_model(tmp_path, pairs_first_ste
     pipe = SqueezePipeline.from_pretrained(tmp_path / "model", local_files_only=True)
     assert pipe.preview_projection is not None and pipe.config.default_size == 64
     assert type(pipe.vae).__name__ == "AutoencoderKL"
+
+
+def test_the_curriculum_starts_from_a_made_model_and_trains_copy_then_transform(tmp_path):
+    from dataclasses import replace
+
+    from squeeze_studio import SqueezePipeline
+    from squeeze_studio.train.demo import DemoRecipe, build_demo
+
+    recipe = DemoRecipe.smoke()
+    with pytest.raises(ValueError, match="curriculum"):  # nothing to train from a made model
+        build_demo(tmp_path / "none", tmp_path / "work", recipe, start_from=tmp_path / "anything")
+    base = tmp_path / "v4"
+    pipe = fresh_pipeline()
+    pipe.save_pretrained(base)
+    curriculum = replace(recipe, copy_steps=2, transform_steps=1, copy_count=4)
+    work = tmp_path / "work"
+    report = build_demo(tmp_path / "v5", work, curriculum, start_from=base)
+    assert {p.name for p in work.iterdir() if p.is_dir()} == {"data", "stage2-copy", "stage2-transform"}
+    assert report["curriculum"] == {"copy": {"step": 2, "seconds": report["curriculum"]["copy"]["seconds"]},
+                                    "transform": {"step": 1, "seconds": report["curriculum"]["transform"]["seconds"]}}
+    copies = [json.loads(line) for line in (work / "data" / "train-copy" / "data.jsonl").read_text().splitlines()]
+    assert len(copies) == 4 and {r["meta"]["variant"] for r in copies} == {"copy"}
+    trained = SqueezePipeline.from_pretrained(tmp_path / "v5", local_files_only=True).transformer.state_dict()
+    start = pipe.transformer.state_dict()
+    assert any(not torch.equal(trained[k], start[k]) for k in start)  # the curriculum trained the start model
+    control = build_demo(tmp_path / "control", work, replace(curriculum, use_references=False), start_from=base)
+    assert (work / "stage2-mllm-only-copy").is_dir() and control["start_from"] == str(base)
+
+
+def test_a_mix_gives_the_extra_examples_their_share():
+    from squeeze_studio.train.demo import mixed
+
+    for share in (0.15, 0.5):
+        mix = mixed(list(range(600)), ["copy"] * 7, share)
+        assert abs(mix.count("copy") / len(mix) - share) < 0.01 and mix[:600] == list(range(600))
+    with pytest.raises(ValueError, match="share"):
+        mixed([1], [2], 1.0)
 
 
 def test_timestep_aware_loss_runs_each_noise_level_as_the_stage_plan_does(records):
