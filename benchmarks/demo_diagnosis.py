@@ -10,8 +10,9 @@ references, attention mass per layer). ``probe``: a transformer (``--variant``, 
 ``--steps`` steps on copy-probe examples from the training records, half the batches without references; every
 ``--every`` steps the loss with and without references and the attention mass on held-out copy examples (the
 validation records). ``gain``: each of ``--models`` on the held-out records as they are, the subject moved,
-posed and re-backgrounded (``diagnose.reference_gain``), and on the copy probe. Attention figures made
-before commit "AttentionMass names every argument" lacked the rotary embedding (diffusers dropped it).
+posed and re-backgrounded (``diagnose.reference_gain``), and on the copy probe. ``relocate``: the copy phase
+continued on examples that all reward reading the references, then ``gain``. Attention figures made before
+commit "AttentionMass names every argument" lacked the rotary embedding (diffusers dropped it).
 Functions: ``squeeze_studio/train/diagnose.py``.
 """
 from __future__ import annotations
@@ -104,6 +105,33 @@ def gain(args) -> dict:
     return out
 
 
+def relocate(args) -> dict:
+    """A lever after the copy phase: ``--steps`` of stage 2's training (v5's settings) on examples that all reward
+    reading the references: the identity pairs (the subject moved, same pose and size) and the copy examples, in
+    ``--work``; then ``gain`` on the result. ``--model``: v4; ``--state``: the copy phase's checkpoint."""
+    from safetensors.torch import load_file
+
+    from squeeze_studio.train.demo import DemoRecipe, stage_config
+    from squeeze_studio.train.diagnose import copy_examples, reference_gain
+    from squeeze_studio.train.encode import encode_records
+    from squeeze_studio.train.trainer import train_stage
+
+    pipe = load(args.model)
+    pipe.transformer.load_state_dict(load_file(args.state / "model.safetensors"))
+    pipe.connector.load_state_dict(load_file(args.state / "model_1.safetensors"))
+    train = records(args.data, "train", 10**9)
+    encoded = torch.load(args.work / "encoded_train.pt", weights_only=False)
+    pairs = [e for e, r in zip(encoded, train, strict=True) if r["meta"]["variant"] == "identity"]
+    copies = torch.load(args.work / "encoded_train-copy.pt", weights_only=False)
+    config = stage_config(DemoRecipe.v5(), "identity-relocate", args.steps)
+    train_stage(pipe, pairs + copies, config, args.work / "stage3-relocate", args.size, on_log=print)
+    held = records(args.data, "val", args.count)
+    return {"pairs": len(pairs), "copies": len(copies), "steps": args.steps,
+            "moved": {s: reference_gain(pipe, encode_records(pipe, held, args.size), args.size, s)
+                      for s in ("text", "positive")},
+            "copy": reference_gain(pipe, copy_examples(pipe, held, args.size), args.size, "null")}
+
+
 def probe(args) -> dict:
     from squeeze_studio.train.diagnose import copy_examples
     from squeeze_studio.train.encode import null_states
@@ -146,7 +174,9 @@ def probe(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("static", "probe", "attention", "gain"))
+    parser.add_argument("what", choices=("static", "probe", "attention", "gain", "relocate"))
+    parser.add_argument("--work", type=Path, help="relocate: the v5 work folder (encodings; its checkpoints go here)")
+    parser.add_argument("--state", type=Path, help="relocate: the copy phase's checkpoint folder")
     parser.add_argument("--models", nargs="+", default=["resources/demo-model"], help="gain: the models to measure")
     parser.add_argument("--model", default="resources/demo-model")
     parser.add_argument("--data", type=Path, required=True, help="a folder with train/ and val/ SynthSubjects data")
@@ -162,7 +192,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"static": static, "probe": probe, "attention": attention, "gain": gain}[args.what](args)
+    result = {"static": static, "probe": probe, "attention": attention, "gain": gain,
+              "relocate": relocate}[args.what](args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result)[:3000])
