@@ -36,11 +36,18 @@ VARIANTS = {
 }
 
 
-def load(model: str):
+def load(model: str, state: Path | None = None):
+    """The pipeline at ``model``; with ``state`` (a training checkpoint folder of the same architecture), its
+    transformer and connector weights from there."""
+    from safetensors.torch import load_file
+
     from squeeze_studio.pipeline import SqueezePipeline
 
     pipe = SqueezePipeline.from_pretrained(model, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
+    if state is not None:
+        pipe.transformer.load_state_dict(load_file(state / "model.safetensors"))
+        pipe.connector.load_state_dict(load_file(state / "model_1.safetensors"))
     return pipe
 
 
@@ -87,14 +94,15 @@ def attention(args) -> dict:
 
 
 def gain(args) -> dict:
-    """Each ``--models`` model on the held-out records as they are (the subject moved, posed and re-backgrounded as
-    the instruction asks): the reference gain under the VAE-focused reading, and the copy probe."""
+    """Each ``--models`` model (with ``--state``'s weights) on the held-out records as they are (the subject
+    moved, posed and re-backgrounded as the instruction asks): the reference gain under the VAE-focused reading,
+    and the copy probe."""
     from squeeze_studio.train.diagnose import copy_examples, reference_gain
     from squeeze_studio.train.encode import encode_records
 
     out = {}
     for model in args.models:
-        pipe = load(model)
+        pipe = load(model, args.state)
         held = records(args.data, "val", args.count)
         real = encode_records(pipe, held, args.size)
         copies = copy_examples(pipe, held, args.size)
@@ -109,16 +117,12 @@ def relocate(args) -> dict:
     """A lever after the copy phase: ``--steps`` of stage 2's training (v5's settings) on examples that all reward
     reading the references: the identity pairs (the subject moved, same pose and size) and the copy examples, in
     ``--work``; then ``gain`` on the result. ``--model``: v4; ``--state``: the copy phase's checkpoint."""
-    from safetensors.torch import load_file
-
     from squeeze_studio.train.demo import DemoRecipe, stage_config
     from squeeze_studio.train.diagnose import copy_examples, reference_gain
     from squeeze_studio.train.encode import encode_records
     from squeeze_studio.train.trainer import train_stage
 
-    pipe = load(args.model)
-    pipe.transformer.load_state_dict(load_file(args.state / "model.safetensors"))
-    pipe.connector.load_state_dict(load_file(args.state / "model_1.safetensors"))
+    pipe = load(args.model, args.state)
     train = records(args.data, "train", 10**9)
     encoded = torch.load(args.work / "encoded_train.pt", weights_only=False)
     pairs = [e for e, r in zip(encoded, train, strict=True) if r["meta"]["variant"] == "identity"]
@@ -176,7 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("static", "probe", "attention", "gain", "relocate"))
     parser.add_argument("--work", type=Path, help="relocate: the v5 work folder (encodings; its checkpoints go here)")
-    parser.add_argument("--state", type=Path, help="relocate: the copy phase's checkpoint folder")
+    parser.add_argument("--state", type=Path, help="gain, relocate: a training checkpoint's weights in --model(s)")
     parser.add_argument("--models", nargs="+", default=["resources/demo-model"], help="gain: the models to measure")
     parser.add_argument("--model", default="resources/demo-model")
     parser.add_argument("--data", type=Path, required=True, help="a folder with train/ and val/ SynthSubjects data")
