@@ -15,11 +15,11 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     demo.add_argument("--out", default="resources/demo-model")
     demo.add_argument("--work", default="work/demo", help="data, checkpoints and caches; rerun to resume")
     demo.add_argument("--smoke", action="store_true", help="a few steps of every stage (a quick check)")
-    demo.add_argument("--recipe", choices=("v4", "v5"), default="v4",
-                      help="v4: the shipped model's; v5: v4's stages, then a copy -> transform curriculum "
-                           "(resources/demo-model/README.md)")
+    demo.add_argument("--recipe", choices=("v4", "v5"), default="v5",
+                      help="v5: the shipped model's (v4's stages, then a copy -> transform curriculum); v4: the one "
+                           "before (resources/demo-model/README.md)")
     demo.add_argument("--start-from", metavar="MODEL",
-                      help="a model made by the recipe's stages 0-2 (e.g. the shipped v4): train only the curriculum")
+                      help="a model made by the recipe's stages 0-2 (e.g. v4): train only the curriculum")
     demo.add_argument("--no-references", action="store_true",
                       help='the "MLLM only" control: stage 2 without reference VAE tokens (reuses data, VAE, stage 1)')
     demo.add_argument("--pairs-first", type=int, default=0, metavar="STEPS",
