@@ -11,7 +11,8 @@ references, attention mass per layer). ``probe``: a transformer (``--variant``, 
 ``--every`` steps the loss with and without references and the attention mass on held-out copy examples (the
 validation records). ``gain``: each of ``--models`` on the held-out records as they are, the subject moved,
 posed and re-backgrounded (``diagnose.reference_gain``), and on the copy probe. ``relocate``: the copy phase
-continued on examples that all reward reading the references, then ``gain``. Attention figures made before
+continued on examples that all reward reading the references, then ``gain``. ``clean-refs``: a made model with
+its reference tokens modulated as clean (``zero_cond_t``), trained further, then ``gain``. Attention figures made before
 commit "AttentionMass names every argument" lacked the rotary embedding (diffusers dropped it).
 Functions: ``squeeze_studio/train/diagnose.py``.
 """
@@ -136,6 +137,34 @@ def relocate(args) -> dict:
             "copy": reference_gain(pipe, copy_examples(pipe, held, args.size), args.size, "null")}
 
 
+def clean_refs(args) -> dict:
+    """A lever on a made model: its transformer with the reference tokens modulated as clean (diffusers'
+    ``zero_cond_t``, Qwen-Image-Edit-2511's), trained ``--steps`` more on v5's transform mix in ``--work``, saved to
+    ``--save`` (a pipeline folder ``squeeze eval`` can read), then ``gain`` on it."""
+    from squeeze_studio.train.demo import DemoRecipe, mixed, stage_config
+    from squeeze_studio.train.diagnose import copy_examples, reference_gain
+    from squeeze_studio.train.encode import encode_records
+    from squeeze_studio.train.trainer import train_stage
+
+    pipe = load(args.model)
+    weights = pipe.transformer.state_dict()
+    pipe.register_modules(transformer=fresh_transformer(pipe, {"zero_cond_t": True}))
+    pipe.transformer.load_state_dict(weights)  # the same weights: only how the references are modulated changes
+    pipe.backbone.transformer = pipe.transformer
+    recipe = DemoRecipe.v5()
+    examples = torch.load(args.work / "encoded_train.pt", weights_only=False)
+    copies = torch.load(args.work / "encoded_train-copy.pt", weights_only=False)
+    config = stage_config(recipe, "identity-clean-refs", args.steps)
+    train_stage(pipe, mixed(examples, copies, recipe.copy_shares[1]), config, args.work / "stage3-clean-refs",
+                args.size, on_log=print)
+    if args.save:
+        pipe.save_pretrained(args.save)
+    held = records(args.data, "val", args.count)
+    return {"steps": args.steps, "moved": {s: reference_gain(pipe, encode_records(pipe, held, args.size), args.size, s)
+                                           for s in ("text", "positive")},
+            "copy": reference_gain(pipe, copy_examples(pipe, held, args.size), args.size, "null")}
+
+
 def probe(args) -> dict:
     from squeeze_studio.train.diagnose import copy_examples
     from squeeze_studio.train.encode import null_states
@@ -178,7 +207,8 @@ def probe(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("static", "probe", "attention", "gain", "relocate"))
+    parser.add_argument("what", choices=("static", "probe", "attention", "gain", "relocate", "clean-refs"))
+    parser.add_argument("--save", type=Path, help="clean-refs: where to write the trained pipeline")
     parser.add_argument("--work", type=Path, help="relocate: the v5 work folder (encodings; its checkpoints go here)")
     parser.add_argument("--state", type=Path, help="gain, relocate: a training checkpoint's weights in --model(s)")
     parser.add_argument("--models", nargs="+", default=["resources/demo-model"], help="gain: the models to measure")
@@ -197,7 +227,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     result = {"static": static, "probe": probe, "attention": attention, "gain": gain,
-              "relocate": relocate}[args.what](args)
+              "relocate": relocate, "clean-refs": clean_refs}[args.what](args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result)[:3000])
