@@ -1,6 +1,6 @@
 """The built-in demo model's recipe, end to end and resumable: SynthSubjects data -> VAE (0a) -> frozen tiny
 Qwen2.5-VL with a domain tokenizer, random or scene-pre-trained (0b) -> stage 1 (MLLM only) -> stage 2 (+ VAE
-tokens).
+tokens) -> stage 3 (v5: a copy -> transform curriculum).
 
     squeeze train demo --out resources/demo-model --work work/demo
 
