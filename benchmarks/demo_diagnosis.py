@@ -60,10 +60,27 @@ def fresh_transformer(pipe, overrides: dict, seed: int = 0):
     return QwenImageTransformer2DModel(**{**config, **overrides})
 
 
-def records(data: Path, split: str, count: int) -> list[dict]:
+def use_transformer(pipe, transformer) -> None:
+    """``transformer`` in place of the pipeline's, for its backbone too."""
+    pipe.register_modules(transformer=transformer)
+    pipe.backbone.transformer = transformer
+
+
+def records(data: Path, split: str, count: int | None = None) -> list[dict]:
     from squeeze_studio.synth.dataset import load_jsonl
 
     return load_jsonl(data / split)[:count]
+
+
+def held_out_gains(pipe, held: list[dict], size: int) -> dict:
+    """The reference gain on the held-out records as they are (read as both VAE-focused and joint steps read
+    them), and on their copy probe: ``gain``'s measurement of one model."""
+    from squeeze_studio.train.diagnose import copy_examples, reference_gain
+    from squeeze_studio.train.encode import encode_records
+
+    real = encode_records(pipe, held, size)
+    return {"moved": {s: reference_gain(pipe, real, size, s) for s in ("text", "positive")},
+            "copy": reference_gain(pipe, copy_examples(pipe, held, size), size, "null")}
 
 
 def measure(pipe, held_out, size: int, ts=(0.5, 0.8)) -> dict:
@@ -98,17 +115,10 @@ def gain(args) -> dict:
     """Each ``--models`` model (with ``--state``'s weights) on the held-out records as they are (the subject
     moved, posed and re-backgrounded as the instruction asks): the reference gain under the VAE-focused reading,
     and the copy probe."""
-    from squeeze_studio.train.diagnose import copy_examples, reference_gain
-    from squeeze_studio.train.encode import encode_records
-
+    held = records(args.data, "val", args.count)
     out = {}
     for model in args.models:
-        pipe = load(model, args.state)
-        held = records(args.data, "val", args.count)
-        real = encode_records(pipe, held, args.size)
-        copies = copy_examples(pipe, held, args.size)
-        out[model] = {"moved": {s: reference_gain(pipe, real, args.size, s) for s in ("text", "positive")},
-                      "copy": reference_gain(pipe, copies, args.size, "null")}
+        out[model] = held_out_gains(load(model, args.state), held, args.size)
         print(model, json.dumps({s: {t: round(v["ratio_subject"], 3) for t, v in r.items()}
                                  for s, r in out[model]["moved"].items()}), flush=True)
     return out
@@ -119,22 +129,17 @@ def relocate(args) -> dict:
     reading the references: the identity pairs (the subject moved, same pose and size) and the copy examples, in
     ``--work``; then ``gain`` on the result. ``--model``: v4; ``--state``: the copy phase's checkpoint."""
     from squeeze_studio.train.demo import DemoRecipe, stage_config
-    from squeeze_studio.train.diagnose import copy_examples, reference_gain
-    from squeeze_studio.train.encode import encode_records
     from squeeze_studio.train.trainer import train_stage
 
     pipe = load(args.model, args.state)
-    train = records(args.data, "train", 10**9)
+    train = records(args.data, "train")
     encoded = torch.load(args.work / "encoded_train.pt", weights_only=False)
     pairs = [e for e, r in zip(encoded, train, strict=True) if r["meta"]["variant"] == "identity"]
     copies = torch.load(args.work / "encoded_train-copy.pt", weights_only=False)
     config = stage_config(DemoRecipe.v5(), "identity-relocate", args.steps)
     train_stage(pipe, pairs + copies, config, args.work / "stage3-relocate", args.size, on_log=print)
-    held = records(args.data, "val", args.count)
     return {"pairs": len(pairs), "copies": len(copies), "steps": args.steps,
-            "moved": {s: reference_gain(pipe, encode_records(pipe, held, args.size), args.size, s)
-                      for s in ("text", "positive")},
-            "copy": reference_gain(pipe, copy_examples(pipe, held, args.size), args.size, "null")}
+            **held_out_gains(pipe, records(args.data, "val", args.count), args.size)}
 
 
 def clean_refs(args) -> dict:
@@ -142,15 +147,12 @@ def clean_refs(args) -> dict:
     ``zero_cond_t``, Qwen-Image-Edit-2511's), trained ``--steps`` more on v5's transform mix in ``--work``, saved to
     ``--save`` (a pipeline folder ``squeeze eval`` can read), then ``gain`` on it."""
     from squeeze_studio.train.demo import DemoRecipe, mixed, stage_config
-    from squeeze_studio.train.diagnose import copy_examples, reference_gain
-    from squeeze_studio.train.encode import encode_records
     from squeeze_studio.train.trainer import train_stage
 
     pipe = load(args.model)
-    weights = pipe.transformer.state_dict()
-    pipe.register_modules(transformer=fresh_transformer(pipe, {"zero_cond_t": True}))
-    pipe.transformer.load_state_dict(weights)  # the same weights: only how the references are modulated changes
-    pipe.backbone.transformer = pipe.transformer
+    clean = fresh_transformer(pipe, {"zero_cond_t": True})
+    clean.load_state_dict(pipe.transformer.state_dict())  # the same weights: only the references' modulation changes
+    use_transformer(pipe, clean)
     recipe = DemoRecipe.v5()
     examples = torch.load(args.work / "encoded_train.pt", weights_only=False)
     copies = torch.load(args.work / "encoded_train-copy.pt", weights_only=False)
@@ -159,10 +161,7 @@ def clean_refs(args) -> dict:
                 args.size, on_log=print)
     if args.save:
         pipe.save_pretrained(args.save)
-    held = records(args.data, "val", args.count)
-    return {"steps": args.steps, "moved": {s: reference_gain(pipe, encode_records(pipe, held, args.size), args.size, s)
-                                           for s in ("text", "positive")},
-            "copy": reference_gain(pipe, copy_examples(pipe, held, args.size), args.size, "null")}
+    return {"steps": args.steps, **held_out_gains(pipe, records(args.data, "val", args.count), args.size)}
 
 
 def probe(args) -> dict:
@@ -173,8 +172,7 @@ def probe(args) -> dict:
 
     pipe, size = load(args.model), args.size
     if VARIANTS[args.variant] is not None:
-        pipe.register_modules(transformer=fresh_transformer(pipe, VARIANTS[args.variant]))
-        pipe.backbone.transformer = pipe.transformer
+        use_transformer(pipe, fresh_transformer(pipe, VARIANTS[args.variant]))
     train = copy_examples(pipe, records(args.data, "train", args.train_count), size)
     held_out = copy_examples(pipe, records(args.data, "val", args.count), size)
     transformer = pipe.transformer
