@@ -44,7 +44,6 @@ class DemoRecipe:
     mllm_steps: int = 0  # stage 0b scene captioning/VQA pre-training; 0: a random frozen MLLM (see docs/ablations.md)
     width_heads: int = 4  # transformer width = heads x 32
     transformer_layers: int = 4
-    rope_axes: tuple[int, int, int] = (16, 8, 8)  # rotary dims per head: frame (which image), height, width
     subject_weight: float = 4.0
     # Stage 2 trains what inference runs (v4; v3 had logit-normal t, no staging): t spread as the inference
     # schedule's steps, each t conditioned as the default stage plan (0.95 / 0.85) conditions it, and both
@@ -166,7 +165,7 @@ def assemble(vae, train: list[dict], recipe: DemoRecipe, connector_mode: str = "
     transformer = QwenImageTransformer2DModel(
         patch_size=2, in_channels=latent * 4, out_channels=latent, num_layers=recipe.transformer_layers,
         attention_head_dim=32, num_attention_heads=recipe.width_heads, joint_attention_dim=recipe.mllm_hidden,
-        axes_dims_rope=tuple(recipe.rope_axes))
+        axes_dims_rope=(16, 8, 8))
     # Trained from scratch: start from the normalised layers' average, not the raw last layer (see dla/connector)
     connector = LayerConnector(mode=connector_mode, num_layers=recipe.mllm_layers + 1, hidden_size=recipe.mllm_hidden,
                                num_heads=4 if recipe.mllm_hidden % 4 == 0 else 2, identity_init=False,
@@ -205,11 +204,11 @@ def encoded(pipe, records, path: Path, size: int):
     return examples
 
 
-def _stages_1_and_2(pipe, examples, train, recipe: DemoRecipe, work: Path, after_align: Path, stage2: str):
+def _stages_1_and_2(pipe, examples, train, recipe: DemoRecipe, work: Path, after_align: Path, stage2: str,
+                    mllm: str):
     """Stage 1 (saved as ``after_align``), then stage 2 and its second cycle: (stage-2, restart) summaries."""
     from .trainer import train_stage
 
-    mllm = f"-mllm{recipe.mllm_steps}" if recipe.mllm_steps else ""
     if not after_align.is_dir():
         train_stage(pipe, examples, stage_config(recipe, "align", recipe.align_steps), work / f"stage1{mllm}",
                     recipe.size, on_log=_log)
@@ -279,7 +278,7 @@ def build_demo(out: str | Path, work: str | Path, recipe: DemoRecipe | None = No
     stage2 = ("stage2" if recipe.use_references else "stage2-mllm-only") + mllm  # shares data, VAE and stage 1
     summary = restart = {}
     if start_from is None:
-        summary, restart = _stages_1_and_2(pipe, examples, train, recipe, work, after_align, stage2)
+        summary, restart = _stages_1_and_2(pipe, examples, train, recipe, work, after_align, stage2, mllm)
     curriculum = _curriculum(pipe, examples, recipe, work, stage2, mllm)
     from PIL import Image
 

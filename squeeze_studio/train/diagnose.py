@@ -8,8 +8,9 @@
   the reference token at the target token's own place (what copying needs).
 - ``tokens_per_subject``: how many packed latent tokens a subject covers in targets and references.
 - ``vae_ceiling``: the VAE's own reconstruction of subject pixels, the most any generation can carry.
+- ``reference_gain``: the copy probe's ratio on real examples, where the subject moves as the instruction asks.
 
-``python -m squeeze_studio.train.diagnose_run`` runs them on the demo model (resources/demo-model/README.md,
+``benchmarks/demo_diagnosis.py`` runs them on the demo model (resources/demo-model/README.md,
 "v5 diagnosis").
 """
 from __future__ import annotations
