@@ -24,7 +24,7 @@ from ..backbones import ReferenceTokens
 from ..backbones.reference_bias import ReferenceBiasAttnProcessor
 from ..synth.scene import Attributes, render_scene
 from ..synth.subjects import make_subject
-from .encode import EncodedExample, bucket_key, null_states, packed_latents
+from .encode import EncodedExample, as_source, null_states, packed_latents
 
 
 def coverage(mask: np.ndarray, token: int) -> torch.Tensor:
@@ -59,15 +59,13 @@ def probe_loss(pipe, examples: list[EncodedExample], t: float, with_references: 
                stream: str = "null", seed: int = 0, batch: int = 64) -> dict:
     """Flow-matching error at noise level ``t`` (fixed noise from ``seed``): over all target tokens and over the
     subject's (coverage-weighted). ``stream``: the conditioning ("null", "text", "positive", ...)."""
-    from .trainer import FlowMatchingStep
+    from .trainer import FlowMatchingStep, _buckets
 
     step = FlowMatchingStep(pipe, pipe.connector, pipe.transformer, null_states(pipe), size)
     generator = torch.Generator().manual_seed(seed)
     total = subject = subject_weight = 0.0
-    buckets: dict[tuple, list[EncodedExample]] = {}  # one reference layout per batch
-    for example in examples:
-        buckets.setdefault(bucket_key(example.grids), []).append(example)
-    groups = [b[i : i + batch] for b in buckets.values() for i in range(0, len(b), batch)]
+    groups = [[examples[i] for i in bucket[start : start + batch]]  # one reference layout per batch, as training's
+              for bucket in _buckets(as_source(examples)) for start in range(0, len(bucket), batch)]
     for group in groups:
         x0 = torch.stack([e.target for e in group]).float()
         noise = torch.randn(x0.shape, generator=generator)
